@@ -1,0 +1,336 @@
+"""Train one model on a token or FLOP budget, with the schedule matched to the run (lessons 01-02).
+
+Hoffmann et al. 2022, Section 3.1 and Figure A1: a cosine schedule whose cycle is longer than the
+run leaves the learning rate high at the end and overestimates the loss of intermediate runs;
+every run here therefore decays to 10% of the peak over exactly its own token budget D.
+Given a FLOP budget C instead, D = C / (6 N) (Section 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import torch
+
+from .counting import flops_6nd, flops_appendix_f, flops_executed, param_counts
+from .data import BatchSampler, Corpus, CorpusError, load_corpus, unigram_entropy
+from .model import GPT, GPTConfig, autocast, pick_device
+
+
+@dataclass
+class TrainConfig:
+    """How to train. Defaults come from the learning-rate and batch search in small_runs/README.md."""
+
+    tokens: int | None = None  # D, the token budget; give this or `flops`
+    flops: float | None = None  # C, the FLOP budget; D = C / (6 N) with N as `flops_params` says
+    flops_params: str = "non_embedding"  # N in C = 6ND: Kaplan's non-embedding count, because at
+    # this scale the embedding tables are a large share of N yet cost almost no FLOPs (a lookup)
+    batch_size: int = 8  # sequences per step; 8 x 128 = 1024 tokens: at C = 1e12 a 4096-token batch
+    # left the largest models ~100 steps and hid the IsoFLOP valley (DEVELOPERS.md)
+    lr: float = 3e-3  # peak AdamW learning rate: the best of the pilot search for d = 32..192
+    warmup_fraction: float = 0.05  # linear warm-up over the first 5% of steps (at least 1 step)
+    final_lr_ratio: float = 0.1  # cosine decays to 10% of the peak, as in the paper (Section 3.1)
+    cosine_cycle_multiplier: float = 1.0  # cycle length / run length: 1.0 is the paper's rule;
+    # lesson 02 sets > 1 to reproduce Figure A1's penalty
+    weight_decay: float = 0.1  # on matrices only, as GPT-3 and Chinchilla use AdamW
+    beta1: float = 0.9
+    beta2: float = 0.95  # GPT-3 / Chinchilla value; steadier than 0.999 for short runs
+    grad_clip: float = 1.0  # clip the global gradient norm (Chinchilla, Gopher)
+    seed: int = 0  # weights and batches both derive from it: same seed, same run on CPU
+    device: str = "auto"  # auto = CUDA, then MPS, then CPU
+    curve_points: int = 40  # train loss recorded at this many log-spaced steps (Approach 1)
+    val_points: int = 10  # validation loss at this many of them (each costs forward passes)
+    val_windows: int = 32  # windows per intermediate validation estimate
+    final_val_windows: int = 256  # windows for the final estimate (256 x 128 = 32,768 chars)
+
+    def __post_init__(self):
+        if (self.tokens is None) == (self.flops is None):
+            raise ValueError("give exactly one budget: tokens (D) or flops (C)")
+        if self.tokens is not None and not self.tokens > 0:
+            raise ValueError(f"tokens must be positive, got {self.tokens}")
+        if self.flops is not None and not self.flops > 0:
+            raise ValueError(f"flops must be positive, got {self.flops}")
+        if self.flops_params not in ("non_embedding", "total"):
+            raise ValueError(f"flops_params must be 'non_embedding' or 'total', got {self.flops_params!r}")
+        for name in ("batch_size", "curve_points", "val_points", "val_windows", "final_val_windows"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if self.cosine_cycle_multiplier < 1:
+            raise ValueError("cosine_cycle_multiplier must be >= 1 (a cycle shorter than the run "
+                             f"is not defined), got {self.cosine_cycle_multiplier}")
+
+
+def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay from ``cfg.lr`` to ``final_lr_ratio * cfg.lr`` over a
+    cycle of ``cosine_cycle_multiplier * total_steps`` steps (lesson 02)."""
+    warmup = max(1, round(cfg.warmup_fraction * total_steps))
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    cycle = cfg.cosine_cycle_multiplier * total_steps
+    progress = min(1.0, (step - warmup) / max(1.0, cycle - warmup - 1))
+    floor = cfg.final_lr_ratio
+    return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def budget_tokens(model_cfg: GPTConfig, cfg: TrainConfig) -> int:
+    """D for this run: given directly, or C / (6 N)."""
+    if cfg.tokens is not None:
+        return int(cfg.tokens)
+    counts = param_counts(model_cfg)
+    n = counts.non_embedding if cfg.flops_params == "non_embedding" else counts.total
+    return int(cfg.flops / (6 * n))
+
+
+def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on gains or biases)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    # The fused kernel updates all tensors in one call: at d <= 64 the per-tensor Python overhead
+    # of the default optimizer is a visible share of a step.
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+
+
+def train_step(model: GPT, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               lr: float, grad_clip: float, device: torch.device) -> float:
+    """One optimiser step; returns the loss as a Python float."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    with autocast(device):
+        _, loss = model(x, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return loss.item()
+
+
+def fixed_windows(tokens: torch.Tensor, n_windows: int, context_length: int):
+    """Evenly spaced windows over a split, the same for every run, so losses compare fairly."""
+    n_windows = min(n_windows, len(tokens) // (context_length + 1))
+    starts = torch.linspace(0, len(tokens) - context_length - 1, n_windows).long()
+    w = tokens[starts[:, None] + torch.arange(context_length + 1)].long()  # (n, T+1)
+    return w[:, :-1], w[:, 1:]
+
+
+@torch.no_grad()
+def evaluate_loss(model: GPT, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+                  batch_size: int = 64) -> float:
+    """Mean cross-entropy (nats per character) over the given windows."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        with autocast(device):
+            _, loss = model(xb, yb)
+        total += loss.item() * len(xb)
+        count += len(xb)
+    model.train(was_training)
+    return total / count
+
+
+@dataclass
+class TrainResult:
+    """What one run produced: a small record (the model itself is kept only in memory)."""
+
+    model_config: dict
+    train_config: dict
+    params_total: int
+    params_non_embedding: int
+    tokens: int
+    steps: int
+    flops_6nd: float  # 6 N D with N as train_config["flops_params"] says
+    flops_appendix_f: float  # the paper's Appendix F count with embeddings and logits
+    final_train_loss: float
+    final_val_loss: float
+    epochs: float  # tokens / training-split length: how often the corpus was repeated
+    wall_seconds: float
+    tokens_per_second: float
+    device: str
+    torch_version: str
+    curve: dict = field(default_factory=dict)  # step, tokens, flops, train_loss, val_loss arrays
+    model: GPT | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        """Every field but the model, as plain Python data (JSON-ready)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the learning rate to lower."""
+
+
+def train(model_cfg: GPTConfig, cfg: TrainConfig, corpus: Corpus | None = None,
+          progress: bool = True, keep_model: bool = True) -> TrainResult:
+    """Train ``model_cfg`` on ``corpus`` (Shakespeare by default) for the budget in ``cfg``.
+
+    Lesson 01 calls it live; lesson 02 and the sweep call it once per run. ``progress=False``
+    keeps stderr silent (graded cells).
+    """
+    corpus = corpus if corpus is not None else load_corpus()
+    if model_cfg.vocab_size != corpus.vocab_size:
+        raise ValueError(f"model vocab_size={model_cfg.vocab_size} but the corpus has "
+                         f"{corpus.vocab_size} characters; set GPTConfig(vocab_size=corpus.vocab_size)")
+    device = pick_device(cfg.device)
+    tokens = budget_tokens(model_cfg, cfg)
+    per_step = cfg.batch_size * model_cfg.context_length
+    steps = tokens // per_step
+    if steps < 1:
+        raise ValueError(f"the budget gives {tokens:,} tokens, less than one batch of "
+                         f"{per_step:,} (batch_size x context_length); raise the budget or shrink the batch")
+    tokens = steps * per_step  # what is actually trained on
+    counts = param_counts(model_cfg)
+    n_for_flops = counts.non_embedding if cfg.flops_params == "non_embedding" else counts.total
+
+    torch.manual_seed(cfg.seed)
+    model = GPT(model_cfg).to(device)
+    opt = make_optimizer(model, cfg, device)
+    sampler = BatchSampler(corpus.train, cfg.batch_size, model_cfg.context_length, cfg.seed)
+    val_x, val_y = fixed_windows(corpus.val, cfg.final_val_windows, model_cfg.context_length)
+    curve_steps = np.unique(np.geomspace(1, steps, cfg.curve_points).round().astype(int))
+    val_steps = set(np.unique(np.geomspace(1, steps, cfg.val_points).round().astype(int)).tolist())
+    curve = {"step": [], "tokens": [], "flops": [], "train_loss": [], "val_loss": []}
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=steps, desc=f"d={model_cfg.d_model} L={model_cfg.n_layer}", leave=False)
+    model.train()
+    start = time.perf_counter()
+    recent: list[float] = []
+    next_curve = 0
+    for step in range(steps):
+        x, y = sampler.next()
+        loss = train_step(model, opt, x.to(device), y.to(device), lr_at(step, steps, cfg),
+                          cfg.grad_clip, device)
+        if not math.isfinite(loss):
+            if bar is not None:
+                bar.close()
+            raise TrainingDiverged(f"loss became {loss} at step {step + 1} of {steps} with peak "
+                                   f"learning rate {cfg.lr:g}; lower lr (try {cfg.lr / 3:.2g})")
+        recent.append(loss)
+        done = step + 1
+        if next_curve < len(curve_steps) and done == curve_steps[next_curve]:
+            # the train loss at a point is the mean since the previous point: a cheap smoother
+            curve["step"].append(done)
+            curve["tokens"].append(done * per_step)
+            curve["flops"].append(flops_6nd(n_for_flops, done * per_step))
+            curve["train_loss"].append(float(np.mean(recent)))
+            curve["val_loss"].append(
+                evaluate_loss(model, val_x[:cfg.val_windows], val_y[:cfg.val_windows], device)
+                if done in val_steps and done != steps else float("nan"))
+            recent = []
+            next_curve += 1
+        if bar is not None:
+            bar.update(1)
+            if done % 50 == 0:
+                bar.set_postfix(loss=f"{loss:.3f}")
+    wall = time.perf_counter() - start
+    if bar is not None:
+        bar.close()
+    final_val = evaluate_loss(model, val_x, val_y, device)
+    curve["val_loss"][-1] = final_val
+
+    return TrainResult(
+        model_config=model_cfg.to_dict(), train_config=asdict(cfg),
+        params_total=counts.total, params_non_embedding=counts.non_embedding,
+        tokens=tokens, steps=steps, flops_6nd=flops_6nd(n_for_flops, tokens),
+        flops_appendix_f=flops_appendix_f(model_cfg, tokens),
+        final_train_loss=curve["train_loss"][-1], final_val_loss=final_val,
+        epochs=tokens / len(corpus.train), wall_seconds=wall, tokens_per_second=tokens / wall,
+        device=str(device), torch_version=torch.__version__, curve=curve,
+        model=model if keep_model else None)
+
+
+def sample_text(model: GPT, corpus: Corpus, prompt: str = "\n", chars: int = 300, seed: int = 0) -> str:
+    """Generate ``chars`` characters after ``prompt`` (lesson 01)."""
+    device = next(model.parameters()).device
+    idx = corpus.encode(prompt).long()[None, :].to(device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    model.eval()
+    out = model.generate(idx, chars, generator=gen)
+    return corpus.decode(out[0, len(prompt):].tolist())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    m, t = GPTConfig(), TrainConfig(tokens=1)
+    p = argparse.ArgumentParser(
+        prog="python -m tinychinchilla.train",
+        description="Train a tiny GPT on Shakespeare (or your text) with a cosine schedule "
+                    "matched to its token budget, then report size, FLOPs, speed and loss.")
+    g = p.add_argument_group("model shape")
+    g.add_argument("--d-model", type=int, default=m.d_model, help="width (default %(default)s)")
+    g.add_argument("--n-layer", type=int, default=m.n_layer, help="depth (default %(default)s)")
+    g.add_argument("--n-head", type=int, default=m.n_head, help="attention heads; must divide --d-model (default %(default)s)")
+    g.add_argument("--context-length", type=int, default=m.context_length, help="characters of context (default %(default)s)")
+    b = p.add_argument_group("budget (give one)")
+    b.add_argument("--tokens", type=float, default=None, help="token budget D, e.g. 2e6")
+    b.add_argument("--flops", type=float, default=None, help="FLOP budget C, e.g. 1e12; D = C / (6 N)")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--lr", type=float, default=t.lr, help="peak learning rate (default %(default)s)")
+    o.add_argument("--batch-size", type=int, default=t.batch_size, help="sequences per step (default %(default)s)")
+    o.add_argument("--seed", type=int, default=t.seed, help="seed for weights and batches (default %(default)s)")
+    o.add_argument("--device", default=t.device, help="auto, cpu, cuda or mps (default %(default)s)")
+    r = p.add_argument_group("input and output")
+    r.add_argument("--text-file", default=None, help="train on this UTF-8 text file instead of Shakespeare")
+    r.add_argument("--sample-chars", type=int, default=300, help="characters to generate at the end (default %(default)s; 0 for none)")
+    r.add_argument("--plot", default=None, help="write the loss curve to this PNG file")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> TrainResult:
+    args = build_parser().parse_args(argv)
+    if args.tokens is None and args.flops is None:
+        args.tokens = 2e6
+    try:
+        corpus = load_corpus(args.text_file)
+        model_cfg = GPTConfig(vocab_size=corpus.vocab_size, context_length=args.context_length,
+                              n_layer=args.n_layer, n_head=args.n_head, d_model=args.d_model)
+        cfg = TrainConfig(tokens=None if args.tokens is None else int(args.tokens),
+                          flops=args.flops, lr=args.lr, batch_size=args.batch_size,
+                          seed=args.seed, device=args.device)
+        result = train(model_cfg, cfg, corpus, progress=not args.quiet)
+    except (ValueError, CorpusError, TrainingDiverged) as exc:
+        raise SystemExit(f"error: {exc}")
+    report(result, corpus)
+    if args.sample_chars > 0:
+        print("\n--- sample ---")
+        print(sample_text(result.model, corpus, chars=args.sample_chars, seed=args.seed))
+        print("--------------")
+    if args.plot:
+        from .plots import plot_training_curve
+        plot_training_curve(result, args.plot, unigram=unigram_entropy(corpus.val))
+        print(f"loss curve written to {args.plot}")
+    return result
+
+
+def report(result: TrainResult, corpus: Corpus) -> None:
+    """Print the run's size, cost, speed and loss (what `make course` shows)."""
+    cfg = GPTConfig(**result.model_config)
+    gflops = flops_executed(cfg, result.tokens) / result.wall_seconds / 1e9
+    print(f"corpus        {corpus.name}: {len(corpus.train):,} training characters, vocab {corpus.vocab_size}")
+    print(f"parameters    {result.params_total:,} total, {result.params_non_embedding:,} non-embedding")
+    print(f"budget        {result.tokens:,} tokens in {result.steps:,} steps ({result.epochs:.3f} epochs)")
+    print(f"FLOPs         6ND {result.flops_6nd:.3g} | Appendix F {result.flops_appendix_f:.3g}")
+    print(f"speed         {result.tokens_per_second:,.0f} tokens/s, {gflops:.1f} GFLOP/s on {result.device}, {result.wall_seconds:.1f} s")
+    print(f"loss          train {result.final_train_loss:.4f} | validation {result.final_val_loss:.4f} nats/char "
+          f"(unigram entropy {unigram_entropy(corpus.val):.4f})")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
