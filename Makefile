@@ -1,0 +1,47 @@
+# tinychinchilla: set-up and the course's commands. On a fresh machine, `make course` and
+# `make test` each create the environment they need (.venv here, or the active one).
+SHELL := /bin/bash
+PYTHON ?= python3
+
+# Use the virtual environment (or the conda env made from environment.yml) that is active;
+# otherwise make a local .venv.
+ifdef VIRTUAL_ENV
+VENV := $(VIRTUAL_ENV)
+else ifeq ($(CONDA_DEFAULT_ENV),tinychinchilla)
+VENV := $(CONDA_PREFIX)
+else
+VENV := .venv
+endif
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.tinychinchilla-installed
+
+.PHONY: install course test lab lessons bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch 2.13.0 is the CPU build this course is measured on; installed first only where no torch
+# is present, so an existing (e.g. CUDA) build is never replaced.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[course,dev]"
+	touch $@
+
+install: $(STAMP)  ## create the environment and install the kit
+
+course: install  ## the course's main job
+	$(PY) -m tinychinchilla.course
+
+test: install  ## the whole test suite
+	$(PY) -m pytest -q
+
+lab: install  ## JupyterLab on the student notebooks
+	$(PY) -m jupyter lab lessons/
+
+bench: install  ## speed benchmarks (ratios measured side by side)
+	$(PY) benchmarks/bench_train_step.py
+	$(PY) benchmarks/bench_fit.py
+
+clean:
+	rm -rf out .pytest_cache
