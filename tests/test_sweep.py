@@ -1,0 +1,150 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tinychinchilla import sweep
+from tinychinchilla.sweep import GridError, load_grid, read_table, select_shard
+
+TINY_GRID = """
+[defaults]
+context_length = 32
+batch_size = 4
+lr = 1e-2
+seeds = [0]
+
+[[shapes]]
+name = "d8"
+d_model = 8
+n_layer = 1
+n_head = 1
+
+[[shapes]]
+name = "d16"
+d_model = 16
+n_layer = 1
+n_head = 2
+
+[[budgets]]
+flops = {small}
+shapes = ["d8", "d16"]
+
+[[budgets]]
+flops = {large}
+shapes = ["d8", "d16"]
+keep_checkpoints = ["d16"]
+"""
+
+
+def write_grid(tmp_path: Path, small="2e8", large="6e8") -> Path:
+    path = tmp_path / "grid.toml"
+    path.write_text(TINY_GRID.format(small=small, large=large))
+    return path
+
+
+def sweep_cmd(grid: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "tinychinchilla.sweep", "--grid", str(grid), "--out", str(out),
+            "--quiet", "--threads", "1", "--no-eval", *extra]
+
+
+def test_grid_expands_to_run_specs(tmp_path):
+    specs = load_grid(write_grid(tmp_path))
+    assert [(s.budget_flops, s.shape) for s in specs] == [(2e8, "d8"), (2e8, "d16"), (6e8, "d8"), (6e8, "d16")]
+    assert [s.keep_checkpoint for s in specs] == [False, False, False, True]
+    assert len({s.run_id for s in specs}) == 4
+    assert specs[0].run_id.startswith("C2.00e08_d8_s0_")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda g: g.replace('name = "d8"\n', ""), "lacks \\['name'\\]"),
+    (lambda g: g.replace('shapes = ["d8", "d16"]\n\n[[budgets]]', 'shapes = ["d9"]\n\n[[budgets]]'), "names shape 'd9'"),
+    (lambda g: g.replace("flops = 2e8", "flops = -1"), "flops must be a positive number"),
+    (lambda g: g.replace("n_head = 2", "n_head = 3"), "n_head=3 must divide d_model=16"),
+    (lambda g: g.replace('keep_checkpoints = ["d16"]', 'keep_checkpoints = ["d32"]'), "keep_checkpoints names"),
+    (lambda g: g + '\n[[budgets]]\nflops = 2e8\nshapes = ["d8"]\n', "the same run appears twice"),
+    (lambda g: g.replace("[[budgets]]", "[[budgets]", 1), "not valid TOML"),
+])
+def test_bad_grid_is_one_clear_error(tmp_path, edit, message):
+    path = tmp_path / "grid.toml"
+    path.write_text(edit(TINY_GRID.format(small="2e8", large="6e8")))
+    with pytest.raises(GridError, match=message):
+        load_grid(path)
+
+
+def test_bad_grid_from_the_command_line_is_one_line(tmp_path):
+    proc = subprocess.run(sweep_cmd(tmp_path / "missing.toml", tmp_path), capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"error: grid file {tmp_path / 'missing.toml'} does not exist"
+
+
+def test_shards_partition_the_grid(tmp_path):
+    specs = load_grid(write_grid(tmp_path))
+    for n in (1, 2, 3, 5):
+        parts = [select_shard(specs, (i, n)) for i in range(1, n + 1)]
+        ids = [s.run_id for part in parts for s in part]
+        assert sorted(ids) == sorted(s.run_id for s in specs)
+
+
+def test_sharded_runs_merge_into_the_whole_table(tmp_path, corpus):
+    grid = write_grid(tmp_path)
+    for i in (1, 2):
+        subprocess.run(sweep_cmd(grid, tmp_path / f"shard{i}", "--shard", f"{i}/2"), check=True)
+    merged = tmp_path / "merged"
+    (merged / "runs").mkdir(parents=True)
+    for i in (1, 2):
+        for record in (tmp_path / f"shard{i}" / "runs").glob("*.json"):
+            shutil.copy(record, merged / "runs")
+    subprocess.run([sys.executable, "-m", "tinychinchilla.sweep", "--out", str(merged), "--merge"], check=True)
+    rows = read_table(merged / "runs.csv")
+    assert sorted(r["run_id"] for r in rows) == sorted(s.run_id for s in load_grid(grid))
+    assert all(r["final_val_loss"] < 4.5 for r in rows)
+    # the kept checkpoint lands in whichever shard ran it
+    assert len(list(tmp_path.glob("shard*/checkpoints/*.pt"))) == 1
+
+
+def test_sigkill_mid_sweep_then_rerun_loses_and_repeats_nothing(tmp_path, corpus):
+    # Runs long enough (~1-3 s each) that the kill lands inside one.
+    grid = write_grid(tmp_path, small="2e9", large="4e9")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(sweep_cmd(grid, out), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = out / "runs"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(runs.glob("*.json"))) < 1:
+        time.sleep(0.05)
+    time.sleep(0.5)  # now inside the second run
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in runs.glob("*.json")}
+    assert 1 <= len(before) < 4, "the kill should land mid-sweep"
+    for data, _ in before.values():
+        json.loads(data)  # every record on disk is whole
+    assert len(read_table(out / "runs.csv")) == len(before)  # the table parses and has no partial row
+
+    subprocess.run(sweep_cmd(grid, out), check=True)
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in runs.glob("*.json")}
+    assert len(after) == 4
+    for name, state in before.items():
+        assert after[name] == state, f"{name} was run again"
+    rows = read_table(out / "runs.csv")
+    assert sorted(r["run_id"] for r in rows) == sorted(s.run_id for s in load_grid(grid))
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_parallel_jobs_give_the_same_runs_as_serial(tmp_path, corpus):
+    grid = write_grid(tmp_path)
+    subprocess.run(sweep_cmd(grid, tmp_path / "serial"), check=True)
+    subprocess.run(sweep_cmd(grid, tmp_path / "parallel", "--jobs", "2"), check=True)
+    serial = {r["run_id"]: r for r in read_table(tmp_path / "serial" / "runs.csv")}
+    parallel = {r["run_id"]: r for r in read_table(tmp_path / "parallel" / "runs.csv")}
+    assert serial.keys() == parallel.keys()
+    for run_id, row in serial.items():  # same seed, same thread count: the same numbers
+        assert parallel[run_id]["final_val_loss"] == pytest.approx(row["final_val_loss"], abs=1e-6)
+    manifest = json.loads((tmp_path / "parallel" / "MANIFEST.json").read_text())
+    assert manifest["runs"] == 4 and manifest["hosts"][-1]["jobs"] == 2
