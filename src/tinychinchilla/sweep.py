@@ -59,8 +59,9 @@ RUN_COLUMNS = {
     "seed": (int, "seed for weights and batches"),
     "final_train_loss": (float, "mean train loss over the last stretch of the run, nats/char"),
     "final_val_loss": (float, "validation loss at the end (32,768 fixed characters), nats/char"),
-    "mc_accuracy": (float, "4-choice continuation accuracy on held-out text (random = 0.25)"),
+    "mc_accuracy": (float, "4-choice continuation accuracy on held-out text by total log-likelihood (random = 0.25)"),
     "mc_stderr": (float, "standard error of mc_accuracy"),
+    "mc_accuracy_pmi": (float, "the same items scored by log p(choice | context) - log p(choice | newline)"),
     "wall_seconds": (float, "training time, evaluation excluded"),
     "device": (str, "cpu, cuda or mps, and the thread count on CPU"),
     "torch_version": (str, "torch.__version__"),
@@ -206,12 +207,13 @@ def execute_run(spec: RunSpec, out: str, threads: int, commit: str, device: str 
     train_cfg = TrainConfig(flops=spec.budget_flops, lr=spec.lr, batch_size=spec.batch_size,
                             seed=spec.seed, device=device)
     result = train(model_cfg, train_cfg, corpus, progress=False)
-    accuracy = stderr = float("nan")
+    accuracy = stderr = accuracy_pmi = float("nan")
     if evaluate_mc:
-        from .evaluate import mc_accuracy
+        from .evaluate import mc_accuracies
 
-        mc = mc_accuracy(result.model, corpus)
-        accuracy, stderr = mc.accuracy, mc.stderr
+        mc = mc_accuracies(result.model, corpus)
+        accuracy, stderr = mc["total"].accuracy, mc["total"].stderr
+        accuracy_pmi = mc["mutual_info"].accuracy
     device = result.device + (f" x{torch.get_num_threads()} threads" if result.device == "cpu" else "")
     row = {
         "run_id": spec.run_id, "budget_flops": spec.budget_flops, "shape": spec.shape,
@@ -222,6 +224,7 @@ def execute_run(spec: RunSpec, out: str, threads: int, commit: str, device: str 
         "flops_appendix_f": result.flops_appendix_f, "lr": spec.lr, "batch_size": spec.batch_size,
         "seed": spec.seed, "final_train_loss": result.final_train_loss,
         "final_val_loss": result.final_val_loss, "mc_accuracy": accuracy, "mc_stderr": stderr,
+        "mc_accuracy_pmi": accuracy_pmi,
         "wall_seconds": result.wall_seconds, "device": device,
         "torch_version": result.torch_version, "git_commit": commit,
     }

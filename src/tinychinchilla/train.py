@@ -32,7 +32,8 @@ class TrainConfig:
     # this scale the embedding tables are a large share of N yet cost almost no FLOPs (a lookup)
     batch_size: int = 8  # sequences per step; 8 x 128 = 1024 tokens: at C = 1e12 a 4096-token batch
     # left the largest models ~100 steps and hid the IsoFLOP valley (DEVELOPERS.md)
-    lr: float = 3e-3  # peak AdamW learning rate: the best of the pilot search for d = 32..192
+    lr: float = 1e-2  # peak AdamW learning rate: best at every size in the pilot search
+    # (small_runs/README.md: 1e-3, 3e-3, 1e-2, 3e-2 at 3k-330k parameters, C = 1e12)
     warmup_fraction: float = 0.05  # linear warm-up over the first 5% of steps (at least 1 step)
     final_lr_ratio: float = 0.1  # cosine decays to 10% of the peak, as in the paper (Section 3.1)
     cosine_cycle_multiplier: float = 1.0  # cycle length / run length: 1.0 is the paper's rule;

@@ -1,0 +1,187 @@
+"""Benchmark the Approach 3 fit (lesson 05): batched L-BFGS over all starts vs a per-start scipy loop.
+
+Fits eq. 2 to one data set twice, with the paper's procedure (Huber delta = 1e-3, L-BFGS from
+the 4500-point grid of Appendix D.2, best objective kept):
+
+* vectorised: ``fit_approach3(method="vectorized")``, all 4500 starts at once;
+* loop: ``scipy.optimize.minimize(method="L-BFGS-B")`` once per start, with the analytic gradient
+  and with scipy's finite differences. Running it on all 4500 starts takes minutes, so by default it
+  runs on a subset (the vectorised winner's start plus random others) and the time is scaled up
+  to 4500 starts; the output says so.
+
+It prints both times, the speed-up, and whether both reach the same optimum. Data: Epoch AI's 240
+points digitised from Figure 4 if the CSV is beside the repository (../shared/reference, never
+shipped with the project), otherwise 250 synthetic points from eq. 10 with 0.5% noise.
+
+    python benchmarks/bench_fit.py            # defaults
+    python benchmarks/bench_fit.py --help
+"""
+
+from __future__ import annotations
+
+import os
+
+# One BLAS thread, set before numpy loads: scipy's L-BFGS-B calls BLAS on 5-vectors, and a
+# threaded OpenBLAS on a busy 2-core machine makes each call about 10x slower, which would
+# flatter the vectorised fit. (fit.py's loop also limits OpenBLAS itself; this covers other
+# BLAS builds.) Both sides of the comparison then run on one core.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # run from a clone without installing
+
+from tinychinchilla import fit, paper  # noqa: E402
+
+DEFAULT_CSV = REPO.parent / "shared" / "reference" / "chinchilla_fig4_epoch_digitized.csv"
+N_GRID = 4500
+
+
+def load_epoch(path: Path):
+    """Epoch's digitised Figure 4: D = C / (6N), the 5 highest-loss points dropped as they did."""
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    n = np.array([float(r["Model Size"]) for r in rows])
+    c = np.array([float(r["Training FLOP"]) for r in rows])
+    y = np.array([float(r["loss"]) for r in rows])
+    keep = np.argsort(y)[:-5]
+    n, c, y = n[keep], c[keep], y[keep]
+    return n, c / (6 * n), y
+
+
+def synthetic(n_points: int, seed: int):
+    """IsoFLOP-style points from eq. 10 (rounded) with 0.5% multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    law = paper.EQ10_ROUNDED
+    budgets = np.geomspace(6e18, 3e21, 10)
+    per = int(np.ceil(n_points / budgets.size))
+    n = np.concatenate([law.n_opt(c) * np.geomspace(1 / 8, 8, per) for c in budgets])[:n_points]
+    c = np.repeat(budgets, per)[:n_points]
+    d = c / (6 * n)
+    return n, d, law.loss(n, d) * (1 + 0.005 * rng.standard_normal(n.size))
+
+
+def timed(**kwargs):
+    """Run fit_approach3 and return (result, wall seconds, CPU seconds of this process).
+
+    On a shared machine the wall time depends on what else runs; the CPU time much less so,
+    which is why both are printed and both ratios given."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    res = fit.fit_approach3(**kwargs)
+    return res, time.perf_counter() - wall0, time.process_time() - cpu0
+
+
+def describe(res: fit.Approach3Result) -> str:
+    law = res.law
+    return (
+        f"objective {res.objective:.12g}  E={law.E:.5g} A={law.A:.5g} B={law.B:.5g} "
+        f"alpha={law.alpha:.5g} beta={law.beta:.5g}  (a={res.a:.4f})"
+    )
+
+
+def compare(ref: fit.Approach3Result, other: fit.Approach3Result) -> tuple[float, float, bool]:
+    """Relative objective gap, largest relative parameter gap, and 'same optimum' (1e-6 / 1e-3)."""
+    gap_f = abs(other.objective - ref.objective) / ref.objective
+    names = ("E", "A", "B", "alpha", "beta")
+    gap_p = max(abs(getattr(other.law, k) / getattr(ref.law, k) - 1) for k in names)
+    return gap_f, gap_p, gap_f < 1e-6 and gap_p < 1e-3
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", choices=("auto", "epoch", "synthetic"), default="auto",
+                        help="auto: the Epoch points if the CSV exists, else synthetic (default)")
+    parser.add_argument("--csv", type=Path, default=DEFAULT_CSV,
+                        help=f"Epoch CSV (default {DEFAULT_CSV})")
+    parser.add_argument("--points", type=int, default=250, help="synthetic points (default 250)")
+    parser.add_argument("--loop-starts", type=int, default=100,
+                        help=f"starts for the scipy loop; {N_GRID} = the whole grid (default 100)")
+    parser.add_argument("--gradient", choices=("both", "analytic", "numeric"), default="both",
+                        help="which scipy loop(s) to time (default both)")
+    parser.add_argument("--reduction", choices=("sum", "mean"), default="sum")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time the vectorised fit this many times, keep the fastest")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed for the start subset and the synthetic data")
+    args = parser.parse_args(argv)
+
+    if args.data == "epoch" and not args.csv.exists():
+        parser.error(f"{args.csv} not found")
+    if args.data == "epoch" or (args.data == "auto" and args.csv.exists()):
+        n, d, y = load_epoch(args.csv)
+        source = f"Epoch AI's digitised Figure 4 ({n.size} points, {args.csv})"
+    else:
+        n, d, y = synthetic(args.points, args.seed)
+        source = f"synthetic: eq. 10 with 0.5% noise ({n.size} points)"
+    grid = fit.paper_start_grid()
+    print(f"data: {source}")
+    print(f"objective: Huber(delta=1e-3) of log residuals, reduction={args.reduction}; "
+          f"BLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS')}\n")
+
+    best = None
+    for _ in range(max(1, args.repeat)):
+        run = timed(n_params=n, tokens=d, loss=y, reduction=args.reduction)
+        if best is None or run[1] < best[1]:
+            best = run
+    vec, vec_wall, vec_cpu = best
+    print(f"vectorised, all {N_GRID} starts: {vec_wall:.2f} s wall, {vec_cpu:.2f} s CPU")
+    print(f"  best start #{vec.best_start}: {describe(vec)}")
+    print(f"  mean L-BFGS iterations per start {vec.n_iterations.mean():.1f}; {vec.status_counts}\n")
+
+    k = min(max(1, args.loop_starts), N_GRID)
+    if k == N_GRID:
+        subset = np.arange(N_GRID)
+        subset_note = f"all {N_GRID} starts"
+    else:
+        rng = np.random.default_rng(args.seed)
+        others = rng.choice(np.delete(np.arange(N_GRID), vec.best_start), k - 1, replace=False)
+        subset = np.sort(np.r_[vec.best_start, others])
+        subset_note = (
+            f"{k} of {N_GRID} starts (the vectorised winner #{vec.best_start} + {k - 1} random), "
+            f"time scaled x{N_GRID / k:.1f} to {N_GRID} starts"
+        )
+    vec_sub = fit.fit_approach3(n, d, y, starts=grid[subset], reduction=args.reduction)
+
+    kinds = {"both": (True, False), "analytic": (True,), "numeric": (False,)}[args.gradient]
+    summary = []
+    for analytic in kinds:
+        label = "analytic gradient" if analytic else "finite-difference gradient"
+        loop, wall, cpu = timed(n_params=n, tokens=d, loss=y, starts=grid[subset], method="loop",
+                                analytic_gradient=analytic, reduction=args.reduction)
+        scaled, scaled_cpu = wall * N_GRID / k, cpu * N_GRID / k
+        ratio, ratio_cpu = scaled / vec_wall, scaled_cpu / vec_cpu
+        print(f"scipy L-BFGS-B loop, {label}: {subset_note}")
+        print(f"  measured {wall:.2f} s wall / {cpu:.2f} s CPU -> {scaled:.1f} s wall / "
+              f"{scaled_cpu:.1f} s CPU for {N_GRID} starts")
+        print(f"  speed-up of the vectorised fit: {ratio:.0f}x (wall), {ratio_cpu:.0f}x (CPU)")
+        print(f"  best: {describe(loop)}")
+        gap_f, gap_p, same = compare(vec, loop)
+        print(f"  vs vectorised full grid: objective rel. gap {gap_f:.1e}, "
+              f"largest parameter rel. gap {gap_p:.1e} -> same optimum: {'yes' if same else 'NO'}")
+        gap_f, gap_p, same_sub = compare(vec_sub, loop)
+        print(f"  vs vectorised on the same {k} starts: objective rel. gap {gap_f:.1e}, "
+              f"parameter gap {gap_p:.1e} -> same optimum: {'yes' if same_sub else 'NO'}\n")
+        summary.append((label, scaled, ratio, ratio_cpu, same))
+
+    print("summary (target speed-up >= 250x):")
+    print(f"  vectorised {N_GRID} starts: {vec_wall:.2f} s wall, {vec_cpu:.2f} s CPU")
+    for label, scaled, ratio, ratio_cpu, same in summary:
+        verdict = "meets" if min(ratio, ratio_cpu) >= 250 else "below"
+        print(f"  scipy loop ({label}): {scaled:.1f} s wall{' (scaled)' if k < N_GRID else ''}; "
+              f"ratio {ratio:.0f}x wall, {ratio_cpu:.0f}x CPU ({verdict} target); "
+              f"same optimum: {'yes' if same else 'no'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
