@@ -280,6 +280,30 @@ def read_table(path: str | os.PathLike) -> list[dict]:
         return [{k: RUN_COLUMNS[k][0](v) for k, v in row.items()} for row in reader]
 
 
+def valley_tables(rows: list[dict]) -> str:
+    """Markdown: one table per budget (seed 0), sizes ascending, the lowest validation loss in bold."""
+    lines = []
+    for budget in sorted({r["budget_flops"] for r in rows}):
+        rs = sorted((r for r in rows if r["budget_flops"] == budget and r["seed"] == 0),
+                    key=lambda r: r["params_non_embedding"])
+        if not rs:
+            continue
+        best = min(r["final_val_loss"] for r in rs)
+        lines += [f"**C = {budget:.3g} FLOPs**", "",
+                  "| shape | N (non-emb.) | D (tokens) | D / N | epochs | steps | val loss | MC acc. | MC acc. (PMI) |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in rs:
+            loss = f"{r['final_val_loss']:.4f}"
+            if r["final_val_loss"] == best:
+                loss = f"**{loss}**"
+            lines.append(f"| {r['shape']} | {r['params_non_embedding']:,} | {r['tokens']:,} | "
+                         f"{r['tokens'] / r['params_non_embedding']:.0f} | {r['epochs']:.2f} | "
+                         f"{r['steps']:,} | {loss} | {100 * r['mc_accuracy']:.1f}% | "
+                         f"{100 * r['mc_accuracy_pmi']:.1f}% |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], seconds: float, jobs: int) -> None:
     import torch
 
@@ -379,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only shard i of n (e.g. 2/4), for a job array; shards merge by copying runs/")
     p.add_argument("--merge", action="store_true", help="only rebuild runs.csv from the records in --out/runs")
     p.add_argument("--list", action="store_true", help="print the runs this command would do, then stop")
+    p.add_argument("--summary", action="store_true",
+                   help="print each budget's runs as a markdown table (the IsoFLOP valleys), then stop")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -388,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(args.grid).parent
     if args.merge:
         print(f"{write_table(out)} rows in {out / 'runs.csv'}")
+        return 0
+    if args.summary:
+        try:
+            print(valley_tables(read_table(out / "runs.csv")))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"error: {exc}")
         return 0
     if args.jobs < 1:
         raise SystemExit("error: --jobs must be at least 1")
