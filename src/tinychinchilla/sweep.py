@@ -285,20 +285,20 @@ def valley_tables(rows: list[dict]) -> str:
     lines = []
     for budget in sorted({r["budget_flops"] for r in rows}):
         rs = sorted((r for r in rows if r["budget_flops"] == budget and r["seed"] == 0),
-                    key=lambda r: r["params_non_embedding"])
+                    key=lambda r: (r["params_non_embedding"], r["lr"]))
         if not rs:
             continue
         best = min(r["final_val_loss"] for r in rs)
         lines += [f"**C = {budget:.3g} FLOPs**", "",
-                  "| shape | N (non-emb.) | D (tokens) | D / N | epochs | steps | val loss | MC acc. | MC acc. (PMI) |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| shape | N (non-emb.) | D (tokens) | D / N | epochs | steps | lr | val loss | MC acc. | MC acc. (PMI) |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in rs:
             loss = f"{r['final_val_loss']:.4f}"
             if r["final_val_loss"] == best:
                 loss = f"**{loss}**"
             lines.append(f"| {r['shape']} | {r['params_non_embedding']:,} | {r['tokens']:,} | "
                          f"{r['tokens'] / r['params_non_embedding']:.0f} | {r['epochs']:.2f} | "
-                         f"{r['steps']:,} | {loss} | {100 * r['mc_accuracy']:.1f}% | "
+                         f"{r['steps']:,} | {r['lr']:g} | {loss} | {100 * r['mc_accuracy']:.1f}% | "
                          f"{100 * r['mc_accuracy_pmi']:.1f}% |")
         lines.append("")
     return "\n".join(lines)
