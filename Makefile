@@ -39,6 +39,9 @@ test: install  ## the whole test suite
 lab: install  ## JupyterLab on the student notebooks
 	$(PY) -m jupyter lab lessons/
 
+lessons: install  ## regenerate lessons/ from solutions/ with nbgrader (`--check`: only report)
+	$(PY) autograder/build_lessons.py
+
 bench: install  ## speed benchmarks (ratios measured side by side)
 	$(PY) benchmarks/bench_train_step.py
 	$(PY) benchmarks/bench_fit.py

@@ -1,0 +1,48 @@
+"""nbgrader configuration of the tinychinchilla course.
+
+Used three ways: by `nbgrader ...` run from this folder (the instructor's real course: gradebook,
+submissions, feedback all live here and are git-ignored), and by `build_lessons.py` and the tests,
+which load this file themselves (nbgrader's Python API does not read it) and then point the course
+root and the gradebook at a temporary folder.
+
+The answer spec the hidden tests check against is not here: it ships inside the package,
+`src/tinychinchilla/answers.toml`, so that the learners' self-check finds it on Colab too.
+"""
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
+
+c.CourseDirectory.course_id = "tinychinchilla"
+c.CourseDirectory.root = str(HERE)
+# nbgrader's layout, relative to the root: <folder>/<student>/<assignment>/<notebook>.ipynb.
+# Each notebook is its own assignment whose id is the notebook's name (e.g. "01-tiny-transformer");
+# build_lessons.py stages solutions/NN-name.ipynb into source/NN-name/ in a temporary course.
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
+
+# Grading runs every notebook in fast mode (nbgrader sets NBGRADER_EXECUTION, see
+# tinychinchilla.check.fast_mode): no cell should need more than a few seconds, but a cold kernel
+# on a busy 2-core machine can be slow, so allow 120 s per cell (nbgrader's default is 30 s).
+c.Execute.timeout = 120
+
+# The markers the solution notebooks use (nbgrader's defaults, stated so they are greppable).
+c.ClearSolutions.begin_solution_delimeter = "BEGIN SOLUTION"
+c.ClearSolutions.end_solution_delimeter = "END SOLUTION"
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
+
+# Feedback HTML would otherwise show the hidden tests' source: strip it there too.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -1,0 +1,402 @@
+"""Self-checks for the lessons, and the assertions behind their hidden autograder tests.
+
+Use it in a notebook as::
+
+    from tinychinchilla import check
+
+    check.check("01.params_total", params_total)          # prints one line, returns True/False
+    check.assert_answer("01.params_total", params_total)  # raises AssertionError if wrong
+    check.fast_mode()                                     # True while grading: load, don't train
+
+Every graded question is described in the answer spec, ``answers.toml`` next to this file: its
+reference (a literal, or an expression over the package evaluated when checked), its tolerances,
+points, source in the paper and a hint. Neither function ever shows the reference value, and
+neither writes to stderr (nbgrader scores a test cell that does so 0). Nothing here needs
+nbgrader, so the self-check works on Colab.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import functools
+import importlib
+import math
+import numbers
+import operator
+import os
+import re
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+SPEC_FILE = "answers.toml"
+QUESTION_ID = re.compile(r"^(?P<lesson>\d\d)\.(?P<name>[a-z0-9_]+)$")
+KINDS = ("numeric", "written")
+# Package modules an expression in the spec may use, imported only when first needed (so the
+# lesson 00 questions do not import torch).
+PACKAGE_MODULES = ("paper", "counting", "fit", "data", "model", "train", "sweep", "evaluate")
+FAST_ENV = "TINYCHINCHILLA_FAST"
+
+
+class SpecError(ValueError):
+    """The answer spec is malformed (a course-building error, not a learner's)."""
+
+
+class AnswerError(ValueError):
+    """The learner's value cannot be checked at all (not a number, NaN, infinite)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Grading mode
+# ---------------------------------------------------------------------------------------------
+
+
+def fast_mode() -> bool:
+    """True while nbgrader executes a notebook (``NBGRADER_EXECUTION`` is set, as it is during
+    ``autograde`` and ``validate``) or when ``TINYCHINCHILLA_FAST=1`` (also ``true``/``yes``/
+    ``on``). Heavy cells then train a much smaller model, or load precomputed runs, instead."""
+    if os.environ.get("NBGRADER_EXECUTION"):
+        return True
+    return os.environ.get(FAST_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Question:
+    """One graded question as the spec describes it."""
+
+    id: str
+    kind: str
+    title: str
+    points: float
+    source: str
+    hint: str
+    rel_tol: float = 0.0
+    abs_tol: float = 0.0
+    value: float | None = None
+    compute: str | None = None
+    where: tuple[tuple[str, str], ...] = ()
+    mistakes: tuple[dict, ...] = ()
+
+    @property
+    def lesson(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+def spec_path() -> Path:
+    """Where the answer spec lives: inside the installed package."""
+    return Path(__file__).with_name(SPEC_FILE)
+
+
+@functools.lru_cache(maxsize=None)
+def load_spec() -> dict:
+    """The spec as parsed TOML, validated; cached."""
+    with open(spec_path(), "rb") as f:
+        spec = tomllib.load(f)
+    if spec.get("schema") != 1:
+        raise SpecError(f"{spec_path()}: expected schema = 1, got {spec.get('schema')!r}")
+    for qid in spec.get("questions", {}):
+        _build_question(qid, spec["questions"][qid])
+    return spec
+
+
+def _build_question(qid: str, raw: dict) -> Question:
+    if not QUESTION_ID.match(qid):
+        raise SpecError(f"question id {qid!r} is not of the form 'NN.name' (lowercase, digits, _)")
+    known = {"kind", "title", "points", "source", "hint", "rel_tol", "abs_tol", "value", "compute",
+             "where", "mistakes"}
+    extra = set(raw) - known
+    if extra:
+        raise SpecError(f"{qid}: unknown keys {sorted(extra)}")
+    for key in ("kind", "title", "points", "source", "hint"):
+        if key not in raw:
+            raise SpecError(f"{qid}: missing {key!r}")
+    if raw["kind"] not in KINDS:
+        raise SpecError(f"{qid}: kind must be one of {KINDS}, got {raw['kind']!r}")
+    if not (isinstance(raw["points"], (int, float)) and raw["points"] > 0):
+        raise SpecError(f"{qid}: points must be a positive number")
+    if raw["kind"] == "numeric":
+        if ("value" in raw) == ("compute" in raw):
+            raise SpecError(f"{qid}: give exactly one of 'value' and 'compute'")
+        for key in ("rel_tol", "abs_tol"):
+            tol = raw.get(key)
+            if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0):
+                raise SpecError(f"{qid}: {key} must be given explicitly as a number >= 0")
+        if raw["rel_tol"] == 0 and raw["abs_tol"] == 0:
+            raise SpecError(f"{qid}: rel_tol and abs_tol are both 0; floats would never match")
+        for m in raw.get("mistakes", []):
+            if ("value" in m) == ("compute" in m) or "hint" not in m:
+                raise SpecError(f"{qid}: each mistake needs 'hint' and exactly one of 'value'/'compute'")
+    else:
+        for key in ("value", "compute", "rel_tol", "abs_tol", "mistakes", "where"):
+            if key in raw:
+                raise SpecError(f"{qid}: a written question has no {key!r}")
+    return Question(
+        id=qid, kind=raw["kind"], title=raw["title"], points=raw["points"], source=raw["source"],
+        hint=raw["hint"], rel_tol=float(raw.get("rel_tol", 0.0)), abs_tol=float(raw.get("abs_tol", 0.0)),
+        value=raw.get("value"), compute=raw.get("compute"),
+        where=tuple((str(k), str(v)) for k, v in raw.get("where", {}).items()),
+        mistakes=tuple(raw.get("mistakes", ())))
+
+
+def question(question_id: str) -> Question:
+    """The spec entry for ``question_id``; KeyError (with suggestions) if there is none."""
+    questions = load_spec().get("questions", {})
+    if question_id not in questions:
+        close = difflib.get_close_matches(str(question_id), list(questions), n=3)
+        also = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise KeyError(f"no question {question_id!r} in the answer spec.{also}")
+    return _build_question(question_id, questions[question_id])
+
+
+def question_ids(lesson: str | None = None, kind: str | None = None) -> list[str]:
+    """All question ids in the spec, in spec order, optionally for one lesson ("01") or kind."""
+    out = []
+    for qid in load_spec().get("questions", {}):
+        q = question(qid)
+        if (lesson is None or q.lesson == lesson) and (kind is None or q.kind == kind):
+            out.append(qid)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluating references: a small, declarative expression language over the package
+# ---------------------------------------------------------------------------------------------
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow,
+    ast.Mod: operator.mod,
+}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+class _Table:
+    """``models.X`` / ``shapes.X`` / ``budgets.X``: an entry of a spec table, built on access."""
+
+    def __init__(self, label: str, entries: dict, build: Callable[[Any], Any]):
+        self._label, self._entries, self._build = label, entries, build
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in self._entries:
+            raise SpecError(f"the spec has no {self._label}.{name}")
+        return self._build(self._entries[name])
+
+
+def _base_names() -> dict[str, Callable[[], Any]]:
+    spec = load_spec()
+
+    def config(kwargs):
+        from .model import GPTConfig
+        return GPTConfig(**kwargs)
+
+    def shape(kwargs):
+        from .counting import Shape
+        return Shape(**kwargs)
+
+    names: dict[str, Callable[[], Any]] = {
+        m: functools.partial(importlib.import_module, f"{__package__}.{m}") for m in PACKAGE_MODULES}
+    names.update({
+        "math": lambda: math,
+        "GPTConfig": lambda: importlib.import_module(f"{__package__}.model").GPTConfig,
+        "Shape": lambda: importlib.import_module(f"{__package__}.counting").Shape,
+        "models": lambda: _Table("models", spec.get("models", {}), config),
+        "shapes": lambda: _Table("shapes", spec.get("shapes", {}), shape),
+        "budgets": lambda: _Table("budgets", spec.get("budgets", {}), lambda v: v),
+    })
+    return names
+
+
+def evaluate(expression: str, names: dict[str, Any] | None = None) -> Any:
+    """Evaluate one spec expression: names, attribute access (no leading underscore), calls,
+    arithmetic, numbers and strings. The spec is trusted package data; this keeps it
+    declarative and readable, it is not a sandbox."""
+    base = _base_names()
+    local = dict(names or {})
+
+    def lookup(name: str) -> Any:
+        if name in local:
+            return local[name]
+        if name in base:
+            return base[name]()
+        raise SpecError(f"unknown name {name!r} in {expression!r}")
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+            return node.value
+        if isinstance(node, ast.Name):
+            return lookup(node.id)
+        if isinstance(node, ast.Attribute):
+            if node.attr.startswith("_"):
+                raise SpecError(f"private attribute {node.attr!r} in {expression!r}")
+            return getattr(ev(node.value), node.attr)
+        if isinstance(node, ast.Call):
+            if any(k.arg is None for k in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
+                raise SpecError(f"* and ** are not supported in {expression!r}")
+            return ev(node.func)(*[ev(a) for a in node.args], **{k.arg: ev(k.value) for k in node.keywords})
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+            return _UNARY[type(node.op)](ev(node.operand))
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return tuple(ev(e) for e in node.elts)
+        if isinstance(node, ast.Subscript):
+            return ev(node.value)[ev(node.slice)]
+        raise SpecError(f"unsupported syntax ({type(node).__name__}) in {expression!r}")
+
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError as exc:
+        raise SpecError(f"cannot parse {expression!r}: {exc.msg}") from None
+    return ev(tree)
+
+
+def _number(result: Any, what: str) -> float:
+    if hasattr(result, "item") and not isinstance(result, numbers.Number):
+        result = result.item()
+    if isinstance(result, bool) or not isinstance(result, numbers.Real):
+        raise SpecError(f"{what} is not a number: {type(result).__name__}")
+    value = float(result)
+    if not math.isfinite(value):
+        raise SpecError(f"{what} is not finite")
+    return value
+
+
+def _evaluate_entry(q: Question, entry: dict | Question) -> float:
+    value = entry.value if isinstance(entry, Question) else entry.get("value")
+    compute = entry.compute if isinstance(entry, Question) else entry.get("compute")
+    if value is not None:
+        return _number(value, f"{q.id}'s value")
+    names: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nothing may reach stderr from a graded cell
+        for name, expression in q.where:
+            names[name] = evaluate(expression, names)
+        return _number(evaluate(compute, names), f"{q.id}'s reference ({compute})")
+
+
+@functools.lru_cache(maxsize=None)
+def _reference(question_id: str) -> float:
+    """The reference value of a numeric question. For the course's own tests; a lesson never
+    prints it."""
+    q = question(question_id)
+    if q.kind != "numeric":
+        raise SpecError(f"{question_id} is a written question, graded by hand: it has no reference")
+    return _evaluate_entry(q, q)
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging an answer
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"  # numpy's bool too
+
+
+def _as_number(value: Any) -> float:
+    """The learner's value as a finite float, or AnswerError saying what to change."""
+    if value is None:
+        raise AnswerError("got None: did you forget to assign the variable, or to `return` from your function?")
+    if isinstance(value, (str, bytes)):
+        raise AnswerError(f"got the text {value!r}: give a number, without quotes")
+    if not isinstance(value, numbers.Number) and hasattr(value, "item") and hasattr(value, "shape"):
+        count = value.numel() if hasattr(value, "numel") else getattr(value, "size", None)  # torch / numpy
+        if count != 1:
+            raise AnswerError(f"got an array of shape {tuple(value.shape)}: give a single number")
+        value = value.item()
+    if _is_bool(value):
+        raise AnswerError(f"got {value} (True/False): give a number")
+    if type(value).__name__ == "Decimal":
+        value = float(value)
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        raise AnswerError(f"got a complex number ({value}): give a real number")
+    if not isinstance(value, numbers.Real):
+        raise AnswerError(f"got a {type(value).__name__}: give a single number (int or float)")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise AnswerError("the number is too large to be a float: check the units") from None
+    if math.isnan(number):
+        raise AnswerError("got NaN: something upstream produced an undefined value")
+    if math.isinf(number):
+        raise AnswerError("got infinity: check for a division by zero or an overflow")
+    return number
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of judging one answer; ``message`` is safe to show (no reference value)."""
+
+    question_id: str
+    passed: bool
+    message: str
+
+
+def judge(question_id: str, value: Any) -> Verdict:
+    """Judge ``value`` against the spec; never raises for a bad value (only for a bad id)."""
+    q = question(question_id)
+    if q.kind != "numeric":
+        return Verdict(q.id, False, f"{q.id} is a written question, graded by hand. {q.hint}")
+    try:
+        answer = _as_number(value)
+    except AnswerError as exc:
+        return Verdict(q.id, False, f"{q.id}: {exc}.")
+    reference = _reference(q.id)
+    if math.isclose(answer, reference, rel_tol=q.rel_tol, abs_tol=q.abs_tol):
+        return Verdict(q.id, True, f"{q.id}: correct ({q.source}).")
+    hint = q.hint
+    for mistake in q.mistakes:
+        try:
+            wrong = _evaluate_entry(q, mistake)
+        except SpecError:
+            continue
+        if math.isclose(answer, wrong, rel_tol=q.rel_tol, abs_tol=q.abs_tol):
+            hint = mistake["hint"]
+            break
+    return Verdict(q.id, False, f"{q.id}: not yet. Hint: {hint}")
+
+
+def _symbol(passed: bool) -> str:
+    symbol = "\u2705" if passed else "\u274c"
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        symbol.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "[ok]" if passed else "[x]"
+    return symbol
+
+
+def check(question_id: str, value: Any) -> bool:
+    """Print one friendly line saying whether ``value`` answers ``question_id``, with a hint when
+    it does not, and return True/False. Never prints the reference; writes only to stdout."""
+    verdict = judge(question_id, value)
+    print(f"{_symbol(verdict.passed)} {verdict.message}")
+    return verdict.passed
+
+
+def assert_answer(question_id: str, value: Any) -> None:
+    """Raise AssertionError (with a hint, never the reference) unless ``value`` answers
+    ``question_id``. The hidden autograder tests call this."""
+    verdict = judge(question_id, value)
+    if not verdict.passed:
+        raise AssertionError(verdict.message)
+
+
+def points(lesson: str | None = None) -> float:
+    """Total points of the course, or of one lesson ("00")."""
+    return sum(question(qid).points for qid in question_ids(lesson))
