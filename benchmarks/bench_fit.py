@@ -179,41 +179,37 @@ def main(argv=None) -> int:
 
     kinds = {"all": (True, False), "analytic": (True,), "numeric": (False,), "plain": ()}[args.gradient]
     summary = []
+
+    def report(label, result, wall, cpu, compare_subset):
+        """Print one loop's timing, speed-up and optimum against the vectorised fit."""
+        scaled, scaled_cpu = wall * N_GRID / k, cpu * N_GRID / k
+        ratio, ratio_cpu = scaled / vec_wall, scaled_cpu / vec_cpu
+        print(f"scipy L-BFGS-B loop, {label}: {subset_note}")
+        print(f"  measured {wall:.2f} s wall / {cpu:.2f} s CPU -> {scaled:.1f} s wall / "
+              f"{scaled_cpu:.1f} s CPU for {N_GRID} starts")
+        print(f"  speed-up of the vectorised fit: {ratio:.0f}x (wall), {ratio_cpu:.0f}x (CPU)")
+        print(f"  best: {describe(result)}")
+        gap_f, gap_p, same = compare(vec, result)
+        print(f"  vs vectorised full grid: objective rel. gap {gap_f:.1e}, "
+              f"largest parameter rel. gap {gap_p:.1e} -> same optimum: {'yes' if same else 'NO'}")
+        if compare_subset:
+            gap_f, gap_p, same_sub = compare(vec_sub, result)
+            print(f"  vs vectorised on the same {k} starts: objective rel. gap {gap_f:.1e}, "
+                  f"parameter gap {gap_p:.1e} -> same optimum: {'yes' if same_sub else 'NO'}")
+        print()
+        summary.append((label, scaled, ratio, ratio_cpu, same))
+
     if args.gradient in ("all", "plain"):
-        label = "plain objective, finite differences"
         cpu0, wall0 = time.process_time(), time.perf_counter()
         res = plain_loop(n, d, y, grid[subset], args.reduction)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        scaled, scaled_cpu = wall * N_GRID / k, cpu * N_GRID / k
-        ratio, ratio_cpu = scaled / vec_wall, scaled_cpu / vec_cpu
-        print(f"scipy L-BFGS-B loop, {label}: {subset_note}")
-        print(f"  measured {wall:.2f} s wall / {cpu:.2f} s CPU -> {scaled:.1f} s wall / "
-              f"{scaled_cpu:.1f} s CPU for {N_GRID} starts")
-        print(f"  speed-up of the vectorised fit: {ratio:.0f}x (wall), {ratio_cpu:.0f}x (CPU)")
         plain = SimpleNamespace(objective=res.fun, law=paper.LossLaw.from_log_params(res.x))
-        gap_f, gap_p, same = compare(vec, plain)
-        print(f"  best: {describe(plain)}")
-        print(f"  vs vectorised full grid: objective rel. gap {gap_f:.1e}, largest parameter rel. "
-              f"gap {gap_p:.1e} -> same optimum: {'yes' if same else 'NO'}\n")
-        summary.append((label, scaled, ratio, ratio_cpu, same))
+        report("plain objective, finite differences", plain, wall, cpu, compare_subset=False)
     for analytic in kinds:
-        label = "analytic gradient" if analytic else "finite-difference gradient"
         loop, wall, cpu = timed(n_params=n, tokens=d, loss=y, starts=grid[subset], method="loop",
                                 analytic_gradient=analytic, reduction=args.reduction)
-        scaled, scaled_cpu = wall * N_GRID / k, cpu * N_GRID / k
-        ratio, ratio_cpu = scaled / vec_wall, scaled_cpu / vec_cpu
-        print(f"scipy L-BFGS-B loop, {label}: {subset_note}")
-        print(f"  measured {wall:.2f} s wall / {cpu:.2f} s CPU -> {scaled:.1f} s wall / "
-              f"{scaled_cpu:.1f} s CPU for {N_GRID} starts")
-        print(f"  speed-up of the vectorised fit: {ratio:.0f}x (wall), {ratio_cpu:.0f}x (CPU)")
-        print(f"  best: {describe(loop)}")
-        gap_f, gap_p, same = compare(vec, loop)
-        print(f"  vs vectorised full grid: objective rel. gap {gap_f:.1e}, "
-              f"largest parameter rel. gap {gap_p:.1e} -> same optimum: {'yes' if same else 'NO'}")
-        gap_f, gap_p, same_sub = compare(vec_sub, loop)
-        print(f"  vs vectorised on the same {k} starts: objective rel. gap {gap_f:.1e}, "
-              f"parameter gap {gap_p:.1e} -> same optimum: {'yes' if same_sub else 'NO'}\n")
-        summary.append((label, scaled, ratio, ratio_cpu, same))
+        report("analytic gradient" if analytic else "finite-difference gradient", loop, wall, cpu,
+               compare_subset=True)
 
     print("summary (target speed-up >= 250x):")
     print(f"  vectorised {N_GRID} starts: {vec_wall:.2f} s wall, {vec_cpu:.2f} s CPU")

@@ -1153,6 +1153,21 @@ def _summarise(approach, point, a_s, b_s, n_boot, failures, percentiles) -> Boot
     )
 
 
+def _refit_resamples(n_boot: int, refit: Callable[[], Any]) -> tuple[list, list, Counter]:
+    """Call ``refit`` (one fit of a fresh resample) ``n_boot`` times; collect a, b and the
+    failures by kind."""
+    a_s, b_s, failures = [], [], Counter()
+    for _ in range(n_boot):
+        try:
+            res = refit()
+        except FitError as err:
+            failures[err.kind] += 1
+            continue
+        a_s.append(res.a)
+        b_s.append(res.b)
+    return a_s, b_s, failures
+
+
 def bootstrap_approach1(
     curves: Sequence[Curve | Mapping[str, Any]],
     *,
@@ -1171,16 +1186,8 @@ def bootstrap_approach1(
     runs = [_as_curve(c, i) for i, c in enumerate(curves)]
     point = fit_approach1(runs, **fit_kwargs)
     rng = np.random.default_rng(seed)
-    a_s, b_s, failures = [], [], Counter()
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(runs), len(runs))
-        try:
-            res = fit_approach1([runs[i] for i in pick], **fit_kwargs)
-        except FitError as err:
-            failures[err.kind] += 1
-            continue
-        a_s.append(res.a)
-        b_s.append(res.b)
+    a_s, b_s, failures = _refit_resamples(
+        n_boot, lambda: fit_approach1([runs[i] for i in rng.integers(0, len(runs), len(runs))], **fit_kwargs))
     return _summarise(1, point, a_s, b_s, n_boot, failures, percentiles)
 
 
@@ -1209,16 +1216,12 @@ def bootstrap_approach2(
     point = fit_approach2(n, c, y, **fit_kwargs)
     groups = [np.flatnonzero(c == budget) for budget in np.unique(c)]
     rng = np.random.default_rng(seed)
-    a_s, b_s, failures = [], [], Counter()
-    for _ in range(n_boot):
+
+    def refit():
         pick = np.concatenate([rng.choice(g, size=g.size, replace=True) for g in groups])
-        try:
-            res = fit_approach2(n[pick], c[pick], y[pick], **fit_kwargs)
-        except FitError as err:
-            failures[err.kind] += 1
-            continue
-        a_s.append(res.a)
-        b_s.append(res.b)
+        return fit_approach2(n[pick], c[pick], y[pick], **fit_kwargs)
+
+    a_s, b_s, failures = _refit_resamples(n_boot, refit)
     return _summarise(2, point, a_s, b_s, n_boot, failures, percentiles)
 
 
