@@ -42,7 +42,7 @@ QUESTION_ID = re.compile(r"^(?P<lesson>\d\d)\.(?P<name>[a-z0-9_]+)$")
 KINDS = ("numeric", "written")
 # Package modules an expression in the spec may use, imported only when first needed (so the
 # lesson 00 questions do not import torch).
-PACKAGE_MODULES = ("paper", "counting", "fit", "data", "model", "train", "sweep", "evaluate")
+PACKAGE_MODULES = ("paper", "counting", "fit", "data", "model", "train", "sweep", "evaluate", "runs")
 FAST_ENV = "TINYCHINCHILLA_FAST"
 
 

@@ -1,0 +1,181 @@
+"""Load the shipped sweep in ``small_runs/`` for the lessons (02 onwards) and the answer spec.
+
+``small_runs/`` is the kit's own tiny-scale Chinchilla sweep: IsoFLOP budgets of seven model
+sizes each, trained once with ``python -m tinychinchilla.sweep --grid small_runs/grid.toml``
+(see ``small_runs/README.md``). It lives in the repository, not in the package, so the lessons
+need a clone of the repository (on Colab their first cell clones it and installs it with
+``pip install -e``). This module finds it and hands it out in the shapes the fits want:
+
+* ``load_runs``: the rows of ``runs.csv`` (lesson 02: what a budget buys, the optimum per budget);
+* ``load_records``: the per-run JSON records, with loss curves and configs (lesson 02);
+* ``load_curves``: training curves as ``fit.Curve`` objects for Approach 1 (lesson 03);
+* ``isoflop_arrays``: (N, C, loss) arrays for Approach 2 (lesson 04), with N counted either way;
+* ``best_run``: the run with the lowest final validation loss at one budget (lesson 02).
+
+Seeds: every budget has seed 0; three sizes at C = 1e12 also have seeds 1 and 2, whose spread
+sets the tolerances of graded answers. ``seed=0`` (the default) gives one run per size and budget;
+``seed=None`` gives every run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+import numpy as np
+
+from .fit import Curve
+from .sweep import read_records, read_table
+
+__all__ = [
+    "ENV_VAR",
+    "REPOSITORY",
+    "small_runs_dir",
+    "load_runs",
+    "load_records",
+    "load_curves",
+    "isoflop_arrays",
+    "budgets",
+    "best_run",
+]
+
+#: Environment variable that points at a ``small_runs/`` folder (overrides the search).
+ENV_VAR = "TINYCHINCHILLA_SMALL_RUNS"
+#: Where to get the data when only the package is installed.
+REPOSITORY = "https://github.com/tinychinchilla/tinychinchilla"
+TABLE = "runs.csv"
+
+_PARAMS = {"non_embedding": "params_non_embedding", "total": "params_total"}
+
+
+def _is_small_runs(path: Path) -> bool:
+    return (path / TABLE).is_file() and (path / "runs").is_dir()
+
+
+def small_runs_dir() -> Path:
+    """The ``small_runs/`` folder the lessons read (lessons 02-05).
+
+    Looked for, in order: the folder named by ``$TINYCHINCHILLA_SMALL_RUNS``; ``small_runs/`` at
+    the root of the repository this package was installed from (an editable install or a clone:
+    ``src/tinychinchilla`` sits two levels below it); ``./small_runs``. A folder counts when it
+    holds ``runs.csv`` and ``runs/``. Raises FileNotFoundError saying what to do otherwise.
+    """
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        path = Path(env).expanduser()
+        if _is_small_runs(path):
+            return path.resolve()
+        raise FileNotFoundError(
+            f"${ENV_VAR} is set to {env!r}, but that folder has no {TABLE} and runs/; point it at "
+            "the small_runs/ folder of a clone of the repository, or unset it")
+    candidates = [Path(__file__).resolve().parents[2] / "small_runs", Path.cwd() / "small_runs"]
+    for path in candidates:
+        if _is_small_runs(path):
+            return path.resolve()
+    looked = ", ".join(str(p) for p in candidates)
+    raise FileNotFoundError(
+        f"cannot find the shipped sweep small_runs/ (looked in {looked}). It comes with the "
+        f"repository, not with a plain `pip install`: clone it (git clone {REPOSITORY}) and "
+        f"install it with `pip install -e .` from the clone, or set ${ENV_VAR} to its small_runs/ "
+        "folder")
+
+
+def _directory(directory: str | os.PathLike | None) -> Path:
+    if directory is None:
+        return small_runs_dir()
+    path = Path(directory)
+    if not _is_small_runs(path):
+        raise FileNotFoundError(f"{path} has no {TABLE} and runs/: not a sweep folder")
+    return path
+
+
+def _check_seed(seed: int | None) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"seed must be an int (e.g. 0) or None for every seed, got {seed!r}")
+
+
+def load_runs(seed: int | None = 0, directory: str | os.PathLike | None = None) -> list[dict]:
+    """Rows of ``small_runs/runs.csv`` (schema: ``sweep.RUN_COLUMNS``), sorted by budget, size and
+    seed; only ``seed``'s runs unless ``seed`` is None (lessons 02-04)."""
+    _check_seed(seed)
+    rows = read_table(_directory(directory) / TABLE)
+    rows = [r for r in rows if seed is None or r["seed"] == seed]
+    rows.sort(key=lambda r: (r["budget_flops"], r["params_non_embedding"], r["seed"]))
+    return rows
+
+
+def load_records(seed: int | None = 0, directory: str | os.PathLike | None = None) -> list[dict]:
+    """The per-run records of ``small_runs/runs/*.json`` (``row``, ``model_config``,
+    ``train_config``, ``curve``), sorted by budget, size and seed (lessons 02-03)."""
+    _check_seed(seed)
+    records = read_records(_directory(directory))
+    return [r for r in records if seed is None or r["row"]["seed"] == seed]
+
+
+def load_curves(seed: int | None = 0, directory: str | os.PathLike | None = None,
+                loss: str = "train_loss") -> list[Curve]:
+    """Every run's training curve as a ``fit.Curve`` for Approach 1 (lesson 03).
+
+    ``n_params`` is the non-embedding count (the N the budgets were set with), ``flops`` the
+    curve's 6ND with that N, ``tokens`` the characters seen so far, and ``loss`` the recorded
+    train loss (the mean since the previous logged point, a light smoother). ``loss="val_loss"``
+    keeps only the points where the validation loss was measured. Curves come in the order of
+    ``load_records``: by budget, then size, then seed.
+    """
+    if loss not in ("train_loss", "val_loss"):
+        raise ValueError(f"loss must be 'train_loss' or 'val_loss', got {loss!r}")
+    curves = []
+    for record in load_records(seed, directory):
+        curve = record["curve"]
+        flops = np.asarray(curve["flops"], dtype=float)
+        tokens = np.asarray(curve["tokens"], dtype=float)
+        values = np.asarray(curve[loss], dtype=float)
+        keep = np.isfinite(values)
+        curves.append(Curve(float(record["row"]["params_non_embedding"]), flops[keep], tokens[keep],
+                            values[keep]))
+    return curves
+
+
+def isoflop_arrays(seed: int | None = 0, params: str = "non_embedding",
+                   directory: str | os.PathLike | None = None,
+                   loss: str = "final_val_loss") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(N, C, loss)`` arrays, one entry per run, for Approach 2 (lesson 04):
+    ``fit.fit_approach2(*runs.isoflop_arrays())``.
+
+    ``C`` is the IsoFLOP budget each run was sized for (``budget_flops``, the label that groups
+    runs into profiles) and ``loss`` the final validation loss. ``params`` picks N:
+    ``"non_embedding"`` (the kit's convention, and Kaplan et al.'s; the budgets were set with it)
+    or ``"total"`` (embeddings included, as Hoffmann et al. count). The runs, their tokens and
+    their budget labels are the same either way; only the N axis changes, which is what lesson 04
+    uses to see how much the counting convention moves the exponent (Pearce & Song 2024).
+    """
+    if params not in _PARAMS:
+        raise ValueError(f"params must be 'non_embedding' or 'total', got {params!r}")
+    if loss not in ("final_val_loss", "final_train_loss"):
+        raise ValueError(f"loss must be 'final_val_loss' or 'final_train_loss', got {loss!r}")
+    rows = load_runs(seed, directory)
+    n = np.array([r[_PARAMS[params]] for r in rows], dtype=float)
+    c = np.array([r["budget_flops"] for r in rows], dtype=float)
+    y = np.array([r[loss] for r in rows], dtype=float)
+    return n, c, y
+
+
+def budgets(seed: int | None = 0, directory: str | os.PathLike | None = None) -> list[float]:
+    """The IsoFLOP budgets of the sweep, ascending (lesson 02)."""
+    return sorted({r["budget_flops"] for r in load_runs(seed, directory)})
+
+
+def best_run(budget: float, seed: int | None = 0, directory: str | os.PathLike | None = None) -> dict:
+    """The row with the lowest final validation loss at IsoFLOP budget ``budget`` (lesson 02).
+
+    ``budget`` is matched to the sweep's budgets to 0.1%, so ``1e12`` and ``3.16e12`` work.
+    """
+    rows = load_runs(seed, directory)
+    if not (isinstance(budget, (int, float, np.number)) and math.isfinite(budget) and budget > 0):
+        raise ValueError(f"budget must be a positive number of FLOPs, got {budget!r}")
+    members = [r for r in rows if math.isclose(r["budget_flops"], float(budget), rel_tol=1e-3)]
+    if not members:
+        have = ", ".join(f"{c:.3g}" for c in sorted({r["budget_flops"] for r in rows}))
+        raise ValueError(f"no runs at budget {budget:.3g} FLOPs; the sweep has {have}")
+    return min(members, key=lambda r: r["final_val_loss"])
+
