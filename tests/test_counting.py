@@ -64,7 +64,7 @@ def test_paper_parameter_count_of_73m_model():
 def test_appendix_f_terms_and_backward_is_twice_forward():
     cfg = GPTConfig(vocab_size=84, context_length=128, n_layer=2, n_head=4, d_model=64)
     t = appendix_f(cfg)
-    S, d, V = 128, 64, 84
+    S, d = 128, 64
     assert t.attention_qkv == 6 * S * d * d
     assert t.attention_softmax == 3 * 4 * S * S
     assert t.dense == 4 * S * d * 256

@@ -1,5 +1,4 @@
 import math
-import shutil
 
 import pytest
 import torch

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinychinchilla import data, sweep
+from tinychinchilla import data
 from tinychinchilla.fit import fit_approach2
 from tinychinchilla.sweep import RUN_COLUMNS, load_grid, read_records, read_table
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tinychinchilla import sweep
 from tinychinchilla.sweep import GridError, load_grid, read_table, select_shard
 
 TINY_GRID = """

@@ -1,9 +1,7 @@
-import math
 import subprocess
 import sys
 
 import pytest
-import torch
 
 from tinychinchilla.counting import param_counts
 from tinychinchilla.model import GPTConfig
