@@ -1,0 +1,82 @@
+"""Lessons 00-01 in an environment pinned like Colab's, without nbgrader.
+
+Colab (2026): IPython 7.34, ipywidgets 7.7.1, notebook 6.5, torch preinstalled, no nbgrader. The
+lessons' Colab cell pip-installs the kit, which keeps the preinstalled torch because the kit asks
+for a range it satisfies. This test builds such an environment in a temporary folder (torch
+first, as Colab has it; then the pins; then the kit from this checkout, not editable, as the
+Colab cell does), registers its kernel, and executes lessons 00 and 01 in fast mode there: every
+self-check must pass. Python is this machine's, not Colab's 3.13.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COLAB_PINS = ["ipython==7.34.0", "ipywidgets==7.7.1", "notebook==6.5.*", "ipykernel>=6,<7"]
+LESSONS = ["00-setup-and-tour", "01-tiny-transformer"]
+
+
+def _run(cmd, **kw):
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def colab_env(tmp_path_factory):
+    import torch
+
+    env_dir = tmp_path_factory.mktemp("colab") / "venv"
+    _run([sys.executable, "-m", "venv", str(env_dir)])
+    py = env_dir / "bin" / "python"
+    pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    _run(pip + [f"torch=={torch.__version__.split('+')[0]}"])  # "preinstalled", as on Colab
+    torch_before = _run([str(py), "-c", "import torch; print(torch.__file__, torch.__version__)"])
+    _run(pip + COLAB_PINS)
+    _run(pip + [str(ROOT)])  # what the lesson's Colab cell does, from this checkout
+    torch_after = _run([str(py), "-c", "import torch; print(torch.__file__, torch.__version__)"])
+    assert torch_after == torch_before, "installing the kit must not replace the preinstalled torch"
+    kernels = env_dir / "share" / "jupyter"
+    _run([str(py), "-m", "ipykernel", "install", "--prefix", str(env_dir), "--name", "colab-like"])
+    return py, kernels
+
+
+def test_the_pins_hold_and_nbgrader_is_absent(colab_env):
+    py, _ = colab_env
+    versions = json.loads(_run([str(py), "-c", (
+        "import json, IPython, ipywidgets, notebook, importlib.util; "
+        "print(json.dumps([IPython.__version__, ipywidgets.__version__, notebook.__version__, "
+        "importlib.util.find_spec('nbgrader') is None]))")]))
+    assert versions[0] == "7.34.0" and versions[1] == "7.7.1" and versions[2].startswith("6.5")
+    assert versions[3], "nbgrader must not be installed in the Colab-like environment"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_runs_with_self_checks_passing(colab_env, name, tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    from tinychinchilla import check
+
+    _, kernels = colab_env
+    monkeypatch.setenv("JUPYTER_PATH", str(kernels) + os.pathsep + os.environ.get("JUPYTER_PATH", ""))
+    monkeypatch.setenv("TINYCHINCHILLA_FAST", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+    # a last cell that reports which kernel ran the lesson
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import IPython, importlib.util\n"
+        "print('kernel:', IPython.__version__, importlib.util.find_spec('nbgrader') is None)"))
+    NotebookClient(nb, timeout=300, kernel_name="colab-like", startup_timeout=120,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for out in cell.outputs if out.output_type == "stream" and out.name == "stdout")
+    assert "not yet" not in text
+    assert text.count(": correct (") == len(check.question_ids(lesson=name[:2], kind="numeric"))
+    assert "kernel: 7.34.0 True" in text  # the Colab-like kernel ran it, without nbgrader
