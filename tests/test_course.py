@@ -497,3 +497,22 @@ def test_feedback_hides_the_hidden_tests(graded_course):
     text = htmlmod.unescape(re.sub(r"<[^>]+>", "", html))
     assert "check.check(" in text  # the visible part of a test cell is there
     assert "assert_answer" not in text and "HIDDEN TESTS" not in text
+
+
+MISTAKES = [(qid, i) for qid in check.question_ids(kind="numeric")
+            for i in range(len(check.question(qid).mistakes))]
+
+
+@pytest.mark.parametrize("qid, index", MISTAKES, ids=[f"{q}-{i}" for q, i in MISTAKES])
+def test_every_listed_mistake_is_caught_with_its_own_hint(qid, index):
+    """A student's common mistake (points for percent, 576e23 for 5.76e23, swapped exponents, ...)
+    must fail the question, and the hint shown must be that mistake's."""
+    q = check.question(qid)
+    mistake = q.mistakes[index]
+    wrong = check._evaluate_entry(q, mistake)
+    verdict = check.judge(qid, wrong)
+    assert not verdict.passed, f"{qid}: the mistake {mistake.get('value', mistake.get('compute'))} passes"
+    # the first listed mistake matching this value gives the hint (two may coincide)
+    expected = next(m["hint"] for m in q.mistakes
+                    if math.isclose(wrong, check._evaluate_entry(q, m), rel_tol=q.rel_tol, abs_tol=q.abs_tol))
+    assert expected in verdict.message

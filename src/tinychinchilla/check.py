@@ -282,9 +282,12 @@ def _evaluate_entry(q: Question, entry: dict | Question) -> float:
     if value is not None:
         return _number(value, f"{q.id}'s value")
     names: dict[str, Any] = {}
+    where = list(q.where)
+    if isinstance(entry, dict):  # a mistake's own `where` names override the question's
+        where += list(entry.get("where", {}).items())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nothing may reach stderr from a graded cell
-        for name, expression in q.where:
+        for name, expression in where:
             names[name] = evaluate(expression, names)
         return _number(evaluate(compute, names), f"{q.id}'s reference ({compute})")
 
