@@ -376,15 +376,6 @@ def test_makefile_builds_lessons_with_the_script():
     assert re.search(r"^\.PHONY:.*\blessons\b", makefile, re.M)
 
 
-def _kernel_env(monkeypatch, fast: bool):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two cores are shared: one thread per kernel
-    monkeypatch.setenv("PYTHONWARNINGS", "ignore")
-    if fast:
-        monkeypatch.setenv("TINYCHINCHILLA_FAST", "1")
-    else:  # grading must switch fast mode on by itself, through NBGRADER_EXECUTION
-        monkeypatch.delenv("TINYCHINCHILLA_FAST", raising=False)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.stem)
 def test_solution_notebook_runs_headless_in_fast_mode(path, tmp_path):
@@ -414,8 +405,10 @@ def graded_course(tmp_path_factory):
     `solution` (the instructor notebooks), `blank` (the release as handed out) and `onewrong`
     (the solution with one answer spoiled). Returns (api, gradebook url, spoiled question ids)."""
     root = tmp_path_factory.mktemp("course")
-    with pytest.MonkeyPatch.context() as mp:
-        _kernel_env(mp, fast=False)
+    from tinychinchilla.course import _kernel_environment
+
+    # grading must switch fast mode on by itself, through NBGRADER_EXECUTION
+    with pytest.MonkeyPatch.context() as mp, _kernel_environment(fast=False):
         mp.delenv("NBGRADER_EXECUTION", raising=False)
         build.generate(SOLUTION_PATHS, root, use_db=True)
         spoiled = {}

