@@ -40,9 +40,28 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 
-# Feedback HTML would otherwise show the hidden tests' source: strip it there too.
+# A test cell the student deleted is put back (and run) rather than scored 0 unseen; an edited
+# one is restored from the source by nbgrader anyway (test cells are locked and checksummed).
+c.OverwriteCells.add_missing_cells = True
+
+# nbgrader's own autograde steps, plus a cap on the size of any one output (LimitOutput counts
+# lines only: a single 100 MB line would be kept).
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "tinychinchilla.sandbox.LimitOutputChars",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Feedback HTML would otherwise show the hidden tests: their source (ClearHiddenTests) and their
+# lines quoted in a failing test's traceback (ClearTestTracebacks).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
+    "tinychinchilla.sandbox.ClearTestTracebacks",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

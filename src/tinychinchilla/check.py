@@ -44,6 +44,11 @@ KINDS = ("numeric", "written")
 # lesson 00 questions do not import torch).
 PACKAGE_MODULES = ("paper", "counting", "fit", "data", "model", "train", "sweep", "evaluate", "runs")
 FAST_ENV = "TINYCHINCHILLA_FAST"
+# While grading, every hidden assert_answer also shows its question and the learner's value under
+# this MIME type; the grader judges them again in its own process (autograder/grade.py).
+ANSWER_MIME = "application/vnd.tinychinchilla.answer+json"
+# Kept at import, before learner code runs, so `math.isclose = lambda *a, **k: True` changes nothing.
+_isclose = math.isclose
 
 
 class SpecError(ValueError):
@@ -360,7 +365,7 @@ def judge(question_id: str, value: Any) -> Verdict:
     except AnswerError as exc:
         return Verdict(q.id, False, f"{q.id}: {exc}.")
     reference = _reference(q.id)
-    if math.isclose(answer, reference, rel_tol=q.rel_tol, abs_tol=q.abs_tol):
+    if _isclose(answer, reference, rel_tol=q.rel_tol, abs_tol=q.abs_tol):
         return Verdict(q.id, True, f"{q.id}: correct ({q.source}).")
     hint = q.hint
     for mistake in q.mistakes:
@@ -368,7 +373,7 @@ def judge(question_id: str, value: Any) -> Verdict:
             wrong = _evaluate_entry(q, mistake)
         except SpecError:
             continue
-        if math.isclose(answer, wrong, rel_tol=q.rel_tol, abs_tol=q.abs_tol):
+        if _isclose(answer, wrong, rel_tol=q.rel_tol, abs_tol=q.abs_tol):
             hint = mistake["hint"]
             break
     return Verdict(q.id, False, f"{q.id}: not yet. Hint: {hint}")
@@ -394,10 +399,28 @@ def check(question_id: str, value: Any) -> bool:
 
 def assert_answer(question_id: str, value: Any) -> None:
     """Raise AssertionError (with a hint, never the reference) unless ``value`` answers
-    ``question_id``. The hidden autograder tests call this."""
+    ``question_id``. The hidden autograder tests call this; while nbgrader runs the notebook it
+    also records the question and the value for the grader to judge again outside the kernel."""
+    if os.environ.get("NBGRADER_EXECUTION"):
+        _record_answer(question_id, value)
     verdict = judge(question_id, value)
     if not verdict.passed:
         raise AssertionError(verdict.message)
+
+
+def _record_answer(question_id: str, value: Any) -> None:
+    try:
+        number = _as_number(value)
+    except AnswerError:
+        number = None
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is None:  # not in a kernel: nothing to record into
+        return
+    display({ANSWER_MIME: {"question": question_id, "value": number}}, raw=True)
 
 
 def points(lesson: str | None = None) -> float:

@@ -1,0 +1,695 @@
+"""Grade a whole class in one command: import, autograde in parallel, feedback, grades out.
+
+    python autograder/grade.py SUBMISSIONS            # a folder or an LMS .zip download
+    python autograder/grade.py --help
+
+SUBMISSIONS is either nbgrader's layout, ``<student>/<assignment>/<assignment>.ipynb`` (as
+``nbgrader collect`` leaves it), or a flat folder / .zip of files named by a learning-management
+system, which nbgrader's ``zip_collect`` sorts by ``--name-regexp`` (default: ``<student>_..._<NN-name>.ipynb``
+or ``<student>/<NN-name>.ipynb``). The assignment of a file is the lesson it is: ``01-tiny-transformer``.
+
+What happens, all with nbgrader's own commands:
+
+1. the assignments are (re)recorded from ``solutions/`` in the course's gradebook;
+2. every submission is checked (readable notebook? known assignment? renamed?) and copied to the
+   course's ``submitted/`` folder;
+3. each (student, assignment) is autograded by ``nbgrader autograde`` in its own throwaway course
+   folder, ``--jobs`` at a time: nbgrader writes one sqlite gradebook serially, so each worker has
+   its own and only this process writes the course's gradebook, merging one finished submission
+   at a time. One student's code never runs where another student's grades are.
+   The kernel runs jailed (``tinychinchilla.sandbox``: resource limits; writes confined to its own
+   folder, no network, no signals outside, where the OS allows) and guarded (hidden tests see the
+   original ``math.isclose``, ``check``...). Every answer a hidden test saw is judged again here,
+   outside the kernel: a test cell only keeps its points when its answers are right here too;
+4. feedback HTML per submission, without hidden tests in the cells or in any traceback;
+5. ``reports/``: ``grades.csv`` (``nbgrader export``), ``questions.csv`` (per question: mean,
+   share correct), ``submissions.csv`` (score and problems of every submission) and
+   ``summary.txt``. A progress bar runs while grading; a summary line ends it.
+
+Nothing a submission does aborts the batch: a problem becomes that submission's score and a line
+in the summary. See autograder/README.md for the score each kind of broken or hostile submission
+gets, and for grading as an unprivileged user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+import zipfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import build_lessons as build  # noqa: E402  (autograder/build_lessons.py: nbgrader plumbing)
+from tinychinchilla.sandbox import CELL_LOG_ENV  # noqa: E402
+
+ROOT = HERE.parent
+DEFAULT_NAME_REGEXP = r"(?:.*/)?(?P<student_id>[A-Za-z0-9][\w.\-]*?)(?:_[^/]*)?[_/](?P<file_id>{assignment})(?:[-_ ]\(?\d+\)?)?\.ipynb$"
+HIDDEN_ASSERT = re.compile(r"check\.assert_answer\(\s*[\"'](\d\d\.[a-z0-9_]+)[\"']")
+GRADE_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "SYSTEMROOT", "VIRTUAL_ENV",
+                  "CONDA_PREFIX", "PYTHONPATH", "TINYCHINCHILLA_CACHE")
+
+
+class GradeError(RuntimeError):
+    """The batch cannot start (bad course, bad arguments); one clear line for the instructor."""
+
+
+@dataclass
+class Submission:
+    """One (student, assignment) pair, and what was found wrong with it before grading."""
+
+    student: str
+    assignment: str
+    notebook: Path | None = None          # the file to grade, None when there is nothing gradable
+    problems: list[str] = field(default_factory=list)
+    score: float = 0.0
+    max_score: float = 0.0
+    cells: dict[str, float] = field(default_factory=dict)   # grade id -> score
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The course
+# ---------------------------------------------------------------------------------------------
+
+
+def config_shim(course_root: Path) -> str:
+    """An nbgrader_config.py for a course folder other than autograder/: the course's own config,
+    with the root and the gradebook moved there."""
+    source = HERE / "nbgrader_config.py"
+    return (f"# written by autograder/grade.py: {source} with the course moved here\n"
+            f"__file__ = {str(source)!r}\n"
+            f"exec(compile(open(__file__).read(), __file__, 'exec'))\n"
+            f"c.CourseDirectory.root = {str(course_root)!r}\n"
+            f"c.CourseDirectory.db_url = {('sqlite:///' + str(course_root / 'gradebook.db'))!r}\n"
+            f"c.Exchange.root = {str(course_root / 'exchange')!r}\n")
+
+
+def prepare_course(course_root: Path, solutions: Path, assignments: list[str] | None) -> list[str]:
+    """Record the assignments in the course's gradebook (creating it); return their ids."""
+    paths = build.solution_paths(solutions, assignments)
+    if not paths:
+        raise GradeError(f"no solution notebooks (NN-name.ipynb) in {solutions}")
+    course_root.mkdir(parents=True, exist_ok=True)
+    if course_root.resolve() != HERE and not (course_root / "nbgrader_config.py").exists():
+        (course_root / "nbgrader_config.py").write_text(config_shim(course_root.resolve()))
+    build.generate(paths, course_root, course_root / "gradebook.db", use_db=True)
+    return [p.stem for p in paths]
+
+
+def kernel_spec(folder: Path, scratch: Path, args: argparse.Namespace) -> None:
+    """A `python3` kernel spec that nbgrader picks up (JUPYTER_PATH) in place of the plain one:
+    the kernel runs inside the sandbox and installs the guard before any cell."""
+    guard = "--IPKernelApp.exec_lines=__import__('tinychinchilla.sandbox').sandbox.install_guard()"
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", guard]
+    if args.no_sandbox:
+        argv = kernel
+    else:
+        argv = [sys.executable, "-m", "tinychinchilla.sandbox", "--write", str(scratch),
+                "--memory-mb", str(args.memory_mb), "--cpu-seconds", str(args.cpu_seconds),
+                "--file-mb", str(args.file_mb)]
+        if args.user:
+            argv += ["--user", args.user]
+        argv += ["--", *kernel]
+    spec_dir = folder / "kernels" / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    (spec_dir / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "Python 3 (graded)", "language": "python"}, indent=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Import
+# ---------------------------------------------------------------------------------------------
+
+
+def _grade_ids(path: Path) -> set[str]:
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        return {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.get("cells", [])} - {None}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def read_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be graded as a notebook, or None when it can."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return "not a notebook (the file is not UTF-8 text)"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        return f"not a notebook: invalid JSON ({exc})"
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # nbformat raises several kinds for a malformed notebook
+        return f"not a valid notebook ({str(exc).splitlines()[0][:120]})"
+    return None
+
+
+def collect_nbgrader_layout(folder: Path, known: list[str], expected_ids: dict[str, set[str]]) -> list[Submission]:
+    """Submissions laid out as <student>/<assignment>/<files>."""
+    found = []
+    for student_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            sub = Submission(student_dir.name, assignment_dir.name)
+            found.append(sub)
+            if sub.assignment not in known:
+                sub.problems.append(f"unknown assignment {sub.assignment!r}: not graded (the course has "
+                                    f"{', '.join(known)})")
+                continue
+            expected = assignment_dir / f"{sub.assignment}.ipynb"
+            if expected.is_file():
+                sub.notebook = expected
+                continue
+            # A renamed notebook is graded when its cells are this assignment's cells.
+            others = [p for p in sorted(assignment_dir.glob("*.ipynb")) if _grade_ids(p) & expected_ids[sub.assignment]]
+            if others:
+                sub.notebook = others[0]
+                sub.problems.append(f"notebook renamed to {others[0].name!r}: graded as {expected.name}")
+            else:
+                names = ", ".join(p.name for p in assignment_dir.iterdir()) or "nothing"
+                sub.problems.append(f"no {expected.name} submitted (found {names}): scored 0")
+    return found
+
+
+def collect_lms(source: Path, course_root: Path, known: list[str], regexp: str, env: dict) -> list[Submission]:
+    """A flat folder or .zip of LMS-named files, sorted with `nbgrader zip_collect` per assignment."""
+    subs: dict[tuple[str, str], Submission] = {}
+    with tempfile.TemporaryDirectory(prefix="tinychinchilla-lms-") as tmp:
+        for assignment in known:
+            archive = course_root / "downloaded" / assignment / "archive"
+            shutil.rmtree(archive.parent, ignore_errors=True)
+            archive.mkdir(parents=True)
+            if source.is_file():
+                shutil.copy(source, archive / source.name)
+            else:
+                shutil.copytree(source, archive, dirs_exist_ok=True)
+            pattern = regexp.format(assignment=re.escape(assignment))
+            collected = Path(tmp) / assignment
+            _run(["nbgrader", "zip_collect", assignment, "--force",
+                  f"--FileNameCollectorPlugin.named_regexp={pattern}",
+                  f"--ZipCollectApp.collect_directory_structure={collected}/{{student_id}}/{{assignment_id}}"],
+                 cwd=course_root, env=env, what=f"zip_collect {assignment}")
+            for nb in sorted(collected.glob(f"*/{assignment}/*.ipynb")):
+                key = (nb.parents[1].name, assignment)
+                if key not in subs:  # a resubmission (name-1.ipynb) does not replace the first match
+                    subs[key] = Submission(*key, notebook=nb.parent / f"{assignment}.ipynb")
+            shutil.rmtree(archive.parent, ignore_errors=True)
+        # keep the collected files: move them to a stable place before the temporary folder goes
+        stable = course_root / "downloaded" / "collected"
+        shutil.rmtree(stable, ignore_errors=True)
+        shutil.copytree(tmp, stable)
+    for sub in subs.values():
+        sub.notebook = stable / sub.assignment / sub.student / sub.assignment / sub.notebook.name
+    return sorted(subs.values(), key=lambda s: (s.student, s.assignment))
+
+
+def import_submissions(source: Path, course_root: Path, known: list[str], regexp: str, env: dict) -> list[Submission]:
+    if not source.exists():
+        raise GradeError(f"{source} does not exist: give a folder of submissions or an LMS .zip")
+    expected_ids = {a: _grade_ids(course_root / "source" / a / f"{a}.ipynb") for a in known}
+    layout = source.is_dir() and any(p.is_dir() and any(q.is_dir() for q in p.iterdir())
+                                     for p in source.iterdir() if not p.name.startswith("."))
+    if layout:
+        subs = collect_nbgrader_layout(source, known, expected_ids)
+    elif source.is_dir() or zipfile.is_zipfile(source):
+        subs = collect_lms(source, course_root, known, regexp, env)
+    else:
+        raise GradeError(f"{source} is neither a folder nor a .zip file")
+    if not subs:
+        raise GradeError(f"no submissions found in {source}: expected <student>/<assignment>/<assignment>.ipynb, "
+                         f"or LMS files matching --name-regexp")
+    for sub in subs:
+        if sub.notebook is None:
+            continue
+        problem = read_problem(sub.notebook)
+        target = course_root / "submitted" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sub.notebook, target)  # the instructor keeps every file, graded or not
+        sub.notebook = target
+        if problem:
+            sub.problems.append(f"{problem}: scored 0")
+            sub.notebook = None
+    return subs
+
+
+# ---------------------------------------------------------------------------------------------
+# Grading one submission in its own course folder
+# ---------------------------------------------------------------------------------------------
+
+
+def _run(cmd: list[str], cwd: Path, env: dict, what: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise GradeError(f"nbgrader {what} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def base_env() -> dict:
+    """The environment of nbgrader and its kernels: the essentials of ours, one thread per kernel,
+    no warnings (a graded cell writing to stderr scores 0), and the corpus cache pinned."""
+    from tinychinchilla.data import cache_dir
+
+    env = {k: os.environ[k] for k in GRADE_ENV_KEEP if k in os.environ}
+    scripts = str(Path(sys.executable).parent)
+    env["PATH"] = scripts + os.pathsep + env.get("PATH", "/usr/bin:/bin")
+    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore", PYTHONDONTWRITEBYTECODE="1",
+               OMP_WAIT_POLICY="PASSIVE", TINYCHINCHILLA_CACHE=str(cache_dir()))
+    return env
+
+
+def grade_one(sub: Submission, template: Path, work: Path, args: argparse.Namespace, env: dict) -> Path:
+    """Autograde one submission in ``work`` (a fresh course); return the autograded notebook."""
+    assignment, student = sub.assignment, sub.student
+    shutil.copytree(template / "source" / assignment, work / "source" / assignment)
+    shutil.copy(template / "gradebook.db", work / "gradebook.db")
+    (work / "nbgrader_config.py").write_text(
+        config_shim(work) +
+        f"c.Execute.timeout = {args.timeout}\n"
+        # a kernel that dies is restarted once by nbgrader; a second death ends the notebook
+        "c.Execute.execute_retries = 0\n")
+    scratch = work / "scratch"
+    (scratch / "matplotlib").mkdir(parents=True)
+    kernel_spec(work / "jupyter", scratch, args)
+    target = work / "submitted" / student / assignment / f"{assignment}.ipynb"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(sub.notebook, target)
+    sanitize(target, sub)
+    env = dict(env, JUPYTER_PATH=str(work / "jupyter"), JUPYTER_RUNTIME_DIR=str(work / "runtime"),
+               JUPYTER_CONFIG_DIR=str(work / "jupyter-config"), IPYTHONDIR=str(scratch / "ipython"),
+               TMPDIR=str(scratch), MPLCONFIGDIR=str(scratch / "matplotlib"))
+    env[CELL_LOG_ENV] = str(scratch / "running-cell.py")
+    budget = args.timeout * 60 + 300  # far above any honest notebook; only a wedged nbgrader hits it
+    graded = work / "autograded" / student / assignment / f"{assignment}.ipynb"
+    for _attempt in range(3):
+        proc = subprocess.run(["nbgrader", "autograde", assignment, "--student", student, "--force"],
+                              cwd=work, env=env, capture_output=True, text=True, timeout=budget)
+        if graded.exists():
+            return graded
+        if "DeadKernelError" not in proc.stderr or not skip_killer_cell(target, scratch / "running-cell.py", sub):
+            break
+    tail = [line for line in proc.stderr.strip().splitlines() if "ERROR" in line][:1] or ["no log"]
+    raise GradeError(f"nbgrader could not grade it ({tail[0][:200]})")
+
+
+def skip_killer_cell(notebook: Path, cell_log: Path, sub: Submission) -> bool:
+    """The kernel died (os._exit, a crash): nbgrader then grades nothing. Replace the student cell
+    that was running with one that raises, so the rest is graded as a careful instructor would.
+    False when that cell cannot be found or is a test cell (those are restored from the source)."""
+    try:
+        source = cell_log.read_text()
+    except OSError:
+        return False
+    nb = nbformat.read(notebook, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and cell.source == source and not (meta.get("grade") and not meta.get("solution")):
+            cell.source = ("raise RuntimeError('the grader skipped this cell: it stopped the Python kernel "
+                           "(os._exit, a crash or similar)')")
+            nbformat.write(nb, notebook)
+            sub.problems.append(f"cell {index} stopped the kernel; graded with that cell skipped")
+            cell_log.unlink()
+            return True
+    return False
+
+
+def sanitize(notebook: Path, sub: Submission) -> None:
+    """Before grading: keep the nbgrader metadata of the first cell with a given grade id only (as
+    nbgrader's DeduplicateIds means to; nbgrader 0.9.6 itself fails on the stripped copies), and
+    drop hidden-test marker lines from cells that are not test cells (nbgrader's feedback refuses
+    a notebook with a marker outside a test cell)."""
+    nb = nbformat.read(notebook, as_version=4)
+    seen, changed = set(), False
+    for index, cell in enumerate(nb.cells):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id is not None and grade_id in seen:
+            del cell.metadata["nbgrader"]
+            sub.problems.append(f"cell {index} repeats grade id {grade_id!r}: only the first one is graded")
+            changed, grade_id = True, None
+        seen.add(grade_id)
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not (meta.get("grade") and not meta.get("solution")) and "HIDDEN TESTS" in cell.source:
+            cell.source = "\n".join(line for line in cell.source.splitlines() if "HIDDEN TESTS" not in line)
+            changed = True
+    if changed:
+        nbformat.write(nb, notebook)
+
+
+def cell_problems(graded: Path) -> list[str]:
+    """What went wrong while the notebook ran, one short phrase each (timeouts, crashes, errors)."""
+    nb = nbformat.read(graded, as_version=4)
+    notes, errors = [], 0
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "error":
+                continue
+            name = out.get("ename", "")
+            if name == "CellTimeoutError":
+                notes.append(f"cell {index} timed out")
+            elif name in ("DeadKernelError", "SystemExit") or "kernel died" in out.get("evalue", "").lower():
+                notes.append(f"cell {index}: {name or 'kernel died'}")
+            else:
+                errors += 1
+    if errors:
+        notes.append(f"{errors} cell{'s' if errors > 1 else ''} raised errors")
+    return notes
+
+
+def recheck(graded: Path, scores: dict[str, float], guard_expected: bool) -> dict[str, str]:
+    """Judge again, in this process, every answer the hidden tests saw; {grade id: why it fails}
+    for test cells that scored but must not (an answer wrong here, a missing answer record, or
+    the guard removed)."""
+    from tinychinchilla import check
+    from tinychinchilla.sandbox import GUARD_MIME
+
+    failures = {}
+    for cell in nbformat.read(graded, as_version=4).cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution") or not scores.get(grade_id):
+            continue
+        datas = [out.get("data", {}) for out in cell.get("outputs", []) if out.get("output_type") == "display_data"]
+        if guard_expected and not any(GUARD_MIME in d for d in datas):
+            failures[grade_id] = "the grading guard did not run before this test (removed by the notebook?)"
+            continue
+        seen = {}
+        for d in datas:
+            record = d.get(check.ANSWER_MIME)
+            if isinstance(record, dict) and isinstance(record.get("question"), str):
+                seen.setdefault(record["question"], []).append(record.get("value"))
+        for qid in HIDDEN_ASSERT.findall(cell.source):
+            values = seen.get(qid)
+            if not values:
+                failures[grade_id] = f"{qid}: no answer reached the hidden test (its check was replaced?)"
+            elif not all(check.judge(qid, v).passed for v in values):
+                failures[grade_id] = f"{qid}: the answer is wrong when checked outside the notebook"
+    return failures
+
+
+def override(gradebook: Path, sub: Submission, failures: dict[str, str]) -> None:
+    """Set the failed test cells' automatic score to 0, with the reason as nbgrader's comment."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        for grade_id, reason in failures.items():
+            grade = gb.find_grade(grade_id, sub.assignment, sub.assignment, sub.student)
+            grade.auto_score = 0.0
+            grade.manual_score = None
+            try:
+                comment = gb.find_comment(grade_id, sub.assignment, sub.assignment, sub.student)
+                comment.auto_comment = f"Scored 0 by the grader: {reason}."
+            except Exception:  # a test cell has no comment row in some nbgrader versions
+                pass
+        gb.db.commit()
+
+
+def feedback(course_root: Path, subs: list[Submission], env: dict, jobs: int) -> None:
+    """`nbgrader generate_feedback` per assignment in the course (one process for all of an
+    assignment's students, ``jobs`` assignments at a time); notes any submission left without HTML."""
+    graded = [s for s in subs if (course_root / "autograded" / s.student / s.assignment).is_dir()]
+    assignments = sorted({s.assignment for s in graded})
+
+    def one(assignment: str) -> None:
+        subprocess.run(["nbgrader", "generate_feedback", assignment, "--force"], cwd=course_root, env=env,
+                       capture_output=True, text=True, timeout=3600)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, assignments))
+    for sub in graded:
+        if not (course_root / "feedback" / sub.student / sub.assignment / f"{sub.assignment}.html").exists():
+            sub.problems.append("no feedback HTML (nbgrader generate_feedback failed)")
+
+
+def merge(course_root: Path, sub: Submission, worker_scores: dict[str, tuple[float, bool, str | None]]) -> None:
+    """Write one graded submission into the course's gradebook (only this process writes it).
+
+    ``worker_scores``: {grade id: (automatic score, needs manual grade, automatic comment)}.
+    Scores are clamped to the points the course's own gradebook gives each cell, and scores an
+    instructor entered by hand (written answers, overrides) are kept."""
+    from nbgrader.api import Gradebook
+
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course_root / 'gradebook.db'}", "tinychinchilla") as gb:
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes from inside nbgrader's API
+        gb.update_or_create_student(sub.student)
+        gb.update_or_create_submission(sub.assignment, sub.student)
+        nb = gb.find_submission_notebook(sub.assignment, sub.assignment, sub.student)
+        for grade in nb.grades:
+            auto, needs_manual, comment = worker_scores.get(grade.name, (0.0, False, None))
+            grade.auto_score = None if auto is None else min(max(float(auto), 0.0), float(grade.max_score))
+            grade.needs_manual_grade = bool(needs_manual) and grade.manual_score is None
+        for row in nb.comments:
+            if row.name in worker_scores:
+                row.auto_comment = worker_scores[row.name][2]
+        gb.db.commit()
+        nb = gb.find_submission_notebook(sub.assignment, sub.assignment, sub.student)
+        sub.cells = {g.name: float(g.score or 0.0) for g in nb.grades}
+        sub.score, sub.max_score = float(nb.score), float(nb.max_score)
+
+
+def worker_rows(gradebook: Path, sub: Submission) -> dict[str, tuple[float | None, bool, str | None]]:
+    """{grade id: (automatic score, needs manual grade, automatic comment)} from a worker's
+    gradebook; manual scores there are ignored (a notebook might have written them)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        nb = gb.find_submission_notebook(sub.assignment, sub.assignment, sub.student)
+        comments = {c.name: c.auto_comment for c in nb.comments}
+        return {g.name: (g.auto_score, bool(g.needs_manual_grade), comments.get(g.name)) for g in nb.grades}
+
+
+class Batch:
+    """Grades submissions with ``jobs`` workers and merges each into the course as it finishes."""
+
+    def __init__(self, course_root: Path, template: Path, args: argparse.Namespace, env: dict):
+        self.course_root, self.template, self.args, self.env = course_root, template, args, env
+        self.lock = threading.Lock()
+        self.guarded = True  # every kernel installs the guard (see kernel_spec)
+
+    def run_one(self, sub: Submission) -> Submission:
+        start = time.perf_counter()
+        work = Path(tempfile.mkdtemp(prefix=f"grade-{sub.student[:20]}-", dir=self.args.workdir))
+        try:
+            graded = grade_one(sub, self.template, work, self.args, self.env)
+            sub.problems += cell_problems(graded)
+            rows = worker_rows(work / "gradebook.db", sub)
+            failures = recheck(graded, {k: v[0] for k, v in rows.items()}, self.guarded)
+            if failures:
+                override(work / "gradebook.db", sub, failures)
+                rows = worker_rows(work / "gradebook.db", sub)
+                sub.problems += [f"{gid} scored 0: {why}" for gid, why in sorted(failures.items())]
+            with self.lock:
+                dest = self.course_root / "autograded" / sub.student / sub.assignment
+                shutil.rmtree(dest, ignore_errors=True)
+                shutil.copytree(graded.parent, dest, symlinks=True)
+                shutil.rmtree(self.course_root / "feedback" / sub.student / sub.assignment, ignore_errors=True)
+                merge(self.course_root, sub, rows)
+        except Exception as exc:  # noqa: BLE001 - one submission must never abort the batch
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            sub.problems.append(f"not graded: {first}; scored 0")
+            self.zero(sub)
+        finally:
+            if not self.args.keep_workdirs:
+                shutil.rmtree(work, ignore_errors=True)
+        sub.seconds = time.perf_counter() - start
+        return sub
+
+    def zero(self, sub: Submission) -> None:
+        """Record a 0 for every cell of a submission that could not be graded (as nbgrader does
+        for a missing notebook), keeping scores entered by hand."""
+        if sub.notebook is None and sub.assignment not in self.args.known:
+            return  # unknown assignment: there is nothing to record it against
+        with self.lock:
+            merge(self.course_root, sub, {})
+
+    def run(self, subs: list[Submission]) -> list[Submission]:
+        from tqdm.auto import tqdm
+
+        todo = [s for s in subs if s.notebook is not None]
+        for sub in subs:
+            if sub.notebook is None:
+                self.zero(sub)
+        bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=self.args.quiet, file=sys.stderr)
+        with ThreadPoolExecutor(max_workers=max(1, self.args.jobs)) as pool:
+            for future in as_completed([pool.submit(self.run_one, s) for s in todo]):
+                sub = future.result()
+                bar.set_postfix_str(f"{sub.student}/{sub.assignment} {sub.score:g}/{sub.max_score:g}")
+                bar.update()
+        bar.close()
+        return subs
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------------
+
+
+def export_grades(course_root: Path, out: Path, env: dict) -> Path:
+    """grades.csv from `nbgrader export`: one row per student and assignment."""
+    path = out / "grades.csv"
+    _run(["nbgrader", "export", f"--to={path}"], cwd=course_root, env=env, what="export")
+    return path
+
+
+def question_table(course_root: Path, assignments: list[str]) -> list[dict]:
+    """Per graded cell over every submission in the gradebook: mean score and share correct."""
+    from nbgrader.api import Gradebook
+
+    rows = []
+    with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}", "tinychinchilla") as gb:
+        for assignment in assignments:
+            nb = gb.find_notebook(assignment, assignment)
+            scores: dict[str, list[float]] = {c.name: [] for c in nb.grade_cells}
+            pending: dict[str, int] = {c.name: 0 for c in nb.grade_cells}
+            for sub_nb in nb.submissions:
+                for g in sub_nb.grades:
+                    if g.needs_manual_grade and g.manual_score is None:
+                        pending[g.name] += 1
+                    else:
+                        scores[g.name].append(float(g.score or 0.0))
+            for cell in nb.grade_cells:
+                values = scores[cell.name]
+                full = sum(v >= cell.max_score - 1e-9 for v in values)
+                rows.append({
+                    "assignment": assignment, "question": cell.name, "points": cell.max_score,
+                    "graded": len(values), "awaiting_hand_grading": pending[cell.name],
+                    "mean_score": round(sum(values) / len(values), 3) if values else "",
+                    "share_correct": round(full / len(values), 3) if values else "",
+                })
+    return rows
+
+
+def write_reports(subs: list[Submission], course_root: Path, out: Path, assignments: list[str],
+                  env: dict, seconds: float, jobs: int) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    export_grades(course_root, out, env)
+    questions = question_table(course_root, assignments)
+    with (out / "questions.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(questions[0]) if questions else ["assignment"])
+        writer.writeheader()
+        writer.writerows(questions)
+    with (out / "submissions.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["student", "assignment", "score", "max_score", "seconds", "problems"])
+        for s in subs:
+            writer.writerow([s.student, s.assignment, f"{s.score:g}", f"{s.max_score:g}", f"{s.seconds:.1f}",
+                             " | ".join(s.problems)])
+    graded = [s for s in subs if s.max_score]
+    lines = [f"{len(graded)} notebooks of {len({s.student for s in subs})} students graded in "
+             f"{seconds:.0f} s with {jobs} worker{'s' if jobs > 1 else ''}"]
+    if graded:
+        share = sum(s.score for s in graded) / sum(s.max_score for s in graded)
+        lines[0] += f"; class average {100 * share:.1f}% of the points"
+    hardest = sorted((q for q in questions if q["share_correct"] != ""), key=lambda q: q["share_correct"])[:5]
+    if hardest:
+        lines.append("questions the class missed most: " + ", ".join(
+            f"{q['question']} ({100 * q['share_correct']:.0f}% correct)" for q in hardest))
+    troubled = [s for s in subs if s.problems]
+    lines.append(f"{len(troubled)} submission{'s' if len(troubled) != 1 else ''} with problems"
+                 + (":" if troubled else ""))
+    lines += [f"  {s.student}/{s.assignment}: {s.score:g}/{s.max_score:g}; {'; '.join(s.problems)}" for s in troubled]
+    lines.append(f"reports: {out} (grades.csv, questions.csv, submissions.csv); feedback: {course_root / 'feedback'}")
+    text = "\n".join(lines) + "\n"
+    (out / "summary.txt").write_text(text)
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tinychinchilla.sandbox import Limits
+
+    limits = Limits()
+    p = argparse.ArgumentParser(prog="python autograder/grade.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="See autograder/README.md for the scores of broken and hostile submissions.")
+    p.add_argument("submissions", type=Path,
+                   help="a folder <student>/<assignment>/<assignment>.ipynb, or an LMS folder or .zip of files")
+    p.add_argument("--course", type=Path, default=HERE,
+                   help="the nbgrader course folder: gradebook.db, submitted/, autograded/, feedback/ (default %(default)s)")
+    p.add_argument("--solutions", type=Path, default=ROOT / "solutions",
+                   help="instructor notebooks, the assignments' source (default %(default)s)")
+    p.add_argument("--assignment", action="append", dest="assignments", metavar="NN-name",
+                   help="grade only this assignment (repeatable); default every solution notebook")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="notebooks graded at once, one kernel each (default: all %(default)s cores)")
+    p.add_argument("--timeout", type=int, default=60,
+                   help="seconds a cell may run before it is interrupted and scores 0 (default %(default)s; "
+                        "an honest cell takes at most ~20 s in grading mode)")
+    p.add_argument("--memory-mb", type=int, default=limits.memory_mb, help="address-space limit per kernel (default %(default)s)")
+    p.add_argument("--cpu-seconds", type=int, default=limits.cpu_seconds, help="CPU-time limit per kernel (default %(default)s)")
+    p.add_argument("--file-mb", type=int, default=limits.file_mb, help="largest file a kernel may write (default %(default)s)")
+    p.add_argument("--user", default=None,
+                   help="run every kernel as this unprivileged user (the grader must run as root); recommended "
+                        "for untrusted submissions, see autograder/README.md")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run kernels without limits or confinement (trusted notebooks only; the guard and the "
+                        "re-check of answers still apply)")
+    p.add_argument("--name-regexp", default=DEFAULT_NAME_REGEXP,
+                   help="for LMS downloads: nbgrader zip_collect's regular expression, with {assignment} standing "
+                        "for the assignment id and groups student_id and file_id (default %(default)s)")
+    p.add_argument("--out", type=Path, default=None, help="reports folder (default COURSE/reports)")
+    p.add_argument("--workdir", type=Path, default=None, help="where worker courses are made (default the system temp)")
+    p.add_argument("--keep-workdirs", action="store_true", help="keep each worker's course folder, for debugging")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    start = time.perf_counter()
+    warnings.simplefilter("ignore")  # nbformat/SQLAlchemy notes about submissions are not the instructor's concern
+    if args.jobs < 1 or args.timeout < 1:
+        raise SystemExit("error: --jobs and --timeout must be at least 1")
+    course_root = args.course.resolve()
+    env = base_env()
+    build.ensure_scripts_on_path()
+    try:
+        from tinychinchilla.data import load_corpus
+
+        load_corpus()  # kernels have no network: the corpus must be in the cache before grading
+        with tempfile.TemporaryDirectory(prefix="tinychinchilla-template-") as template:
+            template = Path(template)
+            args.known = prepare_course(course_root, args.solutions, args.assignments)
+            # a gradebook with the assignments and no students: what every worker starts from
+            build.generate(build.solution_paths(args.solutions, args.known), template, template / "gradebook.db")
+            subs = import_submissions(args.submissions.resolve(), course_root, args.known, args.name_regexp, env)
+            if not args.no_sandbox:
+                from tinychinchilla.sandbox import landlock_abi
+
+                if landlock_abi() < 1:
+                    print("note: this OS has no Landlock; kernels run with resource limits only "
+                          "(see autograder/README.md for an unprivileged user or a container)")
+            Batch(course_root, template, args, env).run(subs)
+            feedback(course_root, subs, env, args.jobs)
+    except GradeError as exc:
+        raise SystemExit(f"error: {exc}")
+    except build.BuildError as exc:
+        raise SystemExit(f"error: the course could not be prepared: {str(exc)[:2000]}")
+    out = (args.out or course_root / "reports").resolve()
+    print(write_reports(subs, course_root, out, args.known, env, time.perf_counter() - start, args.jobs), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
