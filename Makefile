@@ -15,7 +15,7 @@ endif
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tinychinchilla-installed
 
-.PHONY: install course test lab lessons bench clean
+.PHONY: install course test lab lessons grade bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lab: install  ## JupyterLab on the student notebooks
 
 lessons: install  ## regenerate lessons/ from solutions/ with nbgrader (`--check`: only report)
 	$(PY) autograder/build_lessons.py
+
+grade: install  ## grade a class: make grade SUBMISSIONS=folder-or-lms.zip (see autograder/README.md)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-lms.zip"; exit 2; }
+	$(PY) autograder/grade.py "$(SUBMISSIONS)"
 
 bench: install  ## speed benchmarks (ratios measured side by side)
 	$(PY) benchmarks/bench_train_step.py

@@ -190,36 +190,25 @@ def collect_nbgrader_layout(folder: Path, known: list[str], expected_ids: dict[s
     return found
 
 
-def collect_lms(source: Path, course_root: Path, known: list[str], regexp: str, env: dict) -> list[Submission]:
-    """A flat folder or .zip of LMS-named files, sorted with `nbgrader zip_collect` per assignment."""
-    subs: dict[tuple[str, str], Submission] = {}
-    with tempfile.TemporaryDirectory(prefix="tinychinchilla-lms-") as tmp:
-        for assignment in known:
-            archive = course_root / "downloaded" / assignment / "archive"
-            shutil.rmtree(archive.parent, ignore_errors=True)
-            archive.mkdir(parents=True)
-            if source.is_file():
-                shutil.copy(source, archive / source.name)
-            else:
-                shutil.copytree(source, archive, dirs_exist_ok=True)
-            pattern = regexp.format(assignment=re.escape(assignment))
-            collected = Path(tmp) / assignment
-            _run(["nbgrader", "zip_collect", assignment, "--force",
-                  f"--FileNameCollectorPlugin.named_regexp={pattern}",
-                  f"--ZipCollectApp.collect_directory_structure={collected}/{{student_id}}/{{assignment_id}}"],
-                 cwd=course_root, env=env, what=f"zip_collect {assignment}")
-            for nb in sorted(collected.glob(f"*/{assignment}/*.ipynb")):
-                key = (nb.parents[1].name, assignment)
-                if key not in subs:  # a resubmission (name-1.ipynb) does not replace the first match
-                    subs[key] = Submission(*key, notebook=nb.parent / f"{assignment}.ipynb")
-            shutil.rmtree(archive.parent, ignore_errors=True)
-        # keep the collected files: move them to a stable place before the temporary folder goes
-        stable = course_root / "downloaded" / "collected"
-        shutil.rmtree(stable, ignore_errors=True)
-        shutil.copytree(tmp, stable)
-    for sub in subs.values():
-        sub.notebook = stable / sub.assignment / sub.student / sub.assignment / sub.notebook.name
-    return sorted(subs.values(), key=lambda s: (s.student, s.assignment))
+def collect_lms(source: Path, course_root: Path, known: list[str], regexp: str, env: dict,
+                staging: Path) -> list[Submission]:
+    """A flat folder or .zip of LMS-named files, sorted by `nbgrader zip_collect`, one assignment
+    at a time, into ``staging``/<student>/<assignment>/<assignment>.ipynb."""
+    for assignment in known:
+        archive = course_root / "downloaded" / assignment / "archive"
+        shutil.rmtree(archive.parent, ignore_errors=True)
+        archive.mkdir(parents=True)
+        if source.is_file():
+            shutil.copy(source, archive / source.name)
+        else:
+            shutil.copytree(source, archive, dirs_exist_ok=True)
+        _run(["nbgrader", "zip_collect", assignment, "--force",
+              f"--FileNameCollectorPlugin.named_regexp={regexp.format(assignment=re.escape(assignment))}",
+              f"--CourseDirectory.submitted_directory={staging}"],
+             cwd=course_root, env=env, what=f"zip_collect {assignment}")
+        shutil.rmtree(archive.parent, ignore_errors=True)
+    return [Submission(nb.parents[1].name, nb.parent.name, notebook=nb)
+            for nb in sorted(staging.glob("*/*/*.ipynb")) if nb.stem == nb.parent.name]
 
 
 def import_submissions(source: Path, course_root: Path, known: list[str], regexp: str, env: dict) -> list[Submission]:
@@ -231,7 +220,7 @@ def import_submissions(source: Path, course_root: Path, known: list[str], regexp
     if layout:
         subs = collect_nbgrader_layout(source, known, expected_ids)
     elif source.is_dir() or zipfile.is_zipfile(source):
-        subs = collect_lms(source, course_root, known, regexp, env)
+        subs = collect_lms(source, course_root, known, regexp, env, Path(tempfile.mkdtemp(prefix="tinychinchilla-lms-")))
     else:
         raise GradeError(f"{source} is neither a folder nor a .zip file")
     if not subs:
@@ -657,10 +646,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    start = time.perf_counter()
-    warnings.simplefilter("ignore")  # nbformat/SQLAlchemy notes about submissions are not the instructor's concern
     if args.jobs < 1 or args.timeout < 1:
         raise SystemExit("error: --jobs and --timeout must be at least 1")
+    if not args.submissions.exists():
+        raise SystemExit(f"error: {args.submissions} does not exist: give a folder of submissions or an LMS .zip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nbformat/SQLAlchemy notes about submissions are not the instructor's concern
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
     course_root = args.course.resolve()
     env = base_env()
     build.ensure_scripts_on_path()

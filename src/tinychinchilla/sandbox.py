@@ -331,14 +331,17 @@ if __name__ == "__main__":
 
 try:
     from nbconvert.preprocessors import Preprocessor
+    from traitlets import Bool
 except ImportError:  # nbgrader/nbconvert are the `course` extra; learners never need these
-    Preprocessor = object
+    Preprocessor, Bool = object, lambda default: default
 
 
 class ClearTestTracebacks(Preprocessor):
     """Feedback: in graded test cells, keep only ``ErrorName: message`` of an error. The traceback
     would quote the hidden tests' lines (nbgrader's ClearHiddenTests only clears the source).
     The messages of the kit's assertions never contain a reference value."""
+
+    enabled = Bool(True)  # nbconvert preprocessors are off unless enabled
 
     def preprocess_cell(self, cell, resources, index):
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -354,6 +357,7 @@ class LimitOutputChars(Preprocessor):
     """Autograde: cut any one output to ``max_chars`` characters. nbgrader's LimitOutput counts
     lines, so a single 100 MB line would otherwise be stored in the graded notebook and feedback."""
 
+    enabled = Bool(True)
     max_chars = 100_000
 
     def preprocess_cell(self, cell, resources, index):
