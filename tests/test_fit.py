@@ -1,5 +1,6 @@
 """Tests for fit.py: the three approaches recover known laws, the batched L-BFGS is a faithful
-per-start L-BFGS, the Epoch points give the published exact-grid fit, and bad input is refused."""
+per-start L-BFGS, successive halving (prune=True) reaches the full grid's optimum, the Epoch points
+give the published exact-grid fit, and bad input is refused."""
 
 import csv
 import math
@@ -215,10 +216,12 @@ def test_mean_reduction_stops_earlier_than_sum():
 
 
 @pytest.mark.skipif(not EPOCH_CSV.exists(), reason="Epoch's Figure 4 points are not beside the repo")
-def test_epoch_points_reproduce_the_exact_grid_fit():
+@pytest.mark.parametrize("prune", [False, True])
+def test_epoch_points_reproduce_the_exact_grid_fit(prune):
     """Besiroglu et al. 2024: the paper's exact procedure on their 240 points gives
     E = 1.8172, A = 477.8, B = 2143.9, alpha = 0.3473, beta = 0.3672.
-    Measured here: E = 1.8172, A = 477.8, B = 2143.4, alpha = 0.34731, beta = 0.36717."""
+    Measured here: E = 1.8172, A = 477.8, B = 2143.4, alpha = 0.34731, beta = 0.36717, with the
+    full grid and with successive halving (prune=True) alike."""
     with EPOCH_CSV.open() as fh:
         rows = list(csv.DictReader(fh))
     n = np.array([float(r["Model Size"]) for r in rows])
@@ -227,7 +230,8 @@ def test_epoch_points_reproduce_the_exact_grid_fit():
     keep = np.argsort(y)[:-5]  # Epoch drop the 5 highest-loss points
     n, c, y = n[keep], c[keep], y[keep]
     assert n.size == 240
-    res = fit.fit_approach3(n, c / (6 * n), y)
+    res = fit.fit_approach3(n, c / (6 * n), y, prune=prune)
+    assert res.prune == (fit.PRUNE_HALVING if prune else ())
     ref = paper.EPOCH_EXACT_GRID
     for field_name in ("E", "A", "B", "alpha", "beta"):
         got, want = getattr(res.law, field_name), getattr(ref, field_name)
@@ -235,6 +239,72 @@ def test_epoch_points_reproduce_the_exact_grid_fit():
         assert float(f"{got:.3g}") == float(f"{want:.3g}"), (field_name, got, want)
         assert got == pytest.approx(want, rel=1e-3)
     assert res.a == pytest.approx(0.514, abs=0.001)
+    assert res.law.B == pytest.approx(2143.4, abs=0.5)  # our full-grid value, to 5 digits
+
+
+def _same_optimum(pruned, full):
+    """The pruned fit ends where the full grid does: objective within 1e-6 (relative), every
+    parameter within 1e-3, the frontier exponent within 1e-4. (Different starts of one basin stop
+    up to ~1e-3 apart in A and B under scipy's stopping rule, which is why this is not exact.)"""
+    assert pruned.objective == pytest.approx(full.objective, rel=1e-6)
+    for name in ("E", "A", "B", "alpha", "beta"):
+        assert getattr(pruned.law, name) == pytest.approx(getattr(full.law, name), rel=1e-3), name
+    assert pruned.a == pytest.approx(full.a, abs=1e-4)
+
+
+# Truths with alpha > beta (eq. 10, STEEP, TILTED) and alpha < beta (Epoch's refit), 264 points.
+TILTED = LossLaw(E=1.5, A=300.0, B=3000.0, alpha=0.30, beta=0.40)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("truth, seed", [(EQ10_ROUNDED, 3), (EPOCH_REFIT, 3), (STEEP, 3), (TILTED, 4)],
+                         ids=["eq10", "epoch", "steep", "tilted"])
+def test_pruned_fit_reaches_the_full_grid_optimum(truth, seed):
+    n, d, y = isoflop_points(truth, noise=0.005, seed=seed)
+    full = fit.fit_approach3(n, d, y)
+    pruned = fit.fit_approach3(n, d, y, prune=True)
+    _same_optimum(pruned, full)
+    assert full.prune == () and 4 not in full.status
+    assert pruned.prune == fit.PRUNE_HALVING
+    # Every start was evaluated; the pruned ones stopped early, and they are most of them.
+    assert pruned.final_params.shape == (4500, 5)
+    assert np.sum(pruned.status == 4) > 2000
+    assert pruned.status_counts[fit.STATUS_NAMES[4]] == np.sum(pruned.status == 4)
+    assert pruned.n_iterations.sum() < 0.5 * full.n_iterations.sum()
+    if truth is TILTED:  # a custom schedule: one round that keeps a quarter
+        quarter = fit.fit_approach3(n, d, y, prune=[(30, 0.25)])
+        assert quarter.prune == ((30, 0.25),)
+        _same_optimum(quarter, full)
+
+
+def test_pruning_keeps_the_surviving_rows_on_their_own_paths():
+    """Pruning only stops rows: a row that is kept is computed exactly as without pruning, and
+    each round stops the worse part of the rows still running."""
+    n, d, y = isoflop_points(EPOCH_REFIT, noise=0.01, seed=5)
+    objective = fit._HuberLse(np.log(n), np.log(d), np.log(y), 1e-3, "sum")
+    starts = fit.paper_start_grid()[::10]  # 450 starts
+    full = fit.lbfgs_batched(objective, starts)
+    pruned = fit.lbfgs_batched(objective, starts, prune=[(3, 0.5), (6, 0.5)], prune_min_rows=5)
+    kept = pruned.status != 4
+    assert 0 < np.sum(~kept) < starts.shape[0]
+    np.testing.assert_array_equal(pruned.x[kept], full.x[kept])
+    np.testing.assert_array_equal(pruned.nit[kept], full.nit[kept])
+    np.testing.assert_array_equal(pruned.status[kept], full.status[kept])
+    assert np.all(pruned.nit[~kept] <= 6)
+    # One round at 3 iterations: of the rows still running then, the half with the higher
+    # objective stops, where it is (the first three iterations of these rows need no retry, so
+    # "running at round 3" is "not stopped by maxiter=3").
+    at3 = fit.lbfgs_batched(objective, starts, maxiter=3)
+    running = at3.status == 2
+    once = fit.lbfgs_batched(objective, starts, prune=[(3, 0.5)])
+    cut = once.status == 4
+    assert np.sum(cut) == np.sum(running) - math.ceil(np.sum(running) / 2)
+    assert np.all(running[cut])
+    np.testing.assert_array_equal(once.fun[cut], at3.fun[cut])
+    assert once.fun[cut].min() >= at3.fun[running & ~cut].max()
+    # A floor on the rows that go on: with 450 starts, at least 400 are kept at each round.
+    floor = fit.lbfgs_batched(objective, starts, prune=[(3, 0.01)], prune_min_rows=400)
+    assert np.sum(floor.status == 4) <= starts.shape[0] - 400
 
 
 # -- frontier --------------------------------------------------------------------------------
@@ -434,6 +504,15 @@ def test_approach3_bad_options():
         fit.fit_approach3(GOOD_N, GOOD_D, GOOD_L, starts=coarse_starts()[:2], weights=[1, 2])
     with pytest.raises(ValueError, match="starts must be 'best' or 'grid'"):
         fit.bootstrap_approach3(GOOD_N, GOOD_D, GOOD_L, starts="random")
+    with pytest.raises(ValueError, match="prune"):
+        fit.fit_approach3(GOOD_N, GOOD_D, GOOD_L, prune="fast")
+    with pytest.raises(ValueError, match="only supported with method='vectorized'"):
+        fit.fit_approach3(GOOD_N, GOOD_D, GOOD_L, starts=coarse_starts()[:2], method="loop", prune=True)
+    for bad in ([(0, 0.5)], [(4, 1.5)], [(4, 0)], [(4.5, 0.5)], [(4, 0.5, 1)], [(4, 0.5), (4, 0.25)]):
+        with pytest.raises(ValueError, match="prune round"):
+            fit.fit_approach3(GOOD_N, GOOD_D, GOOD_L, starts=coarse_starts()[:2], prune=bad)
+    with pytest.raises(ValueError, match="prune_min_rows"):
+        fit.lbfgs_batched(lambda x, rows: (x.sum(1), np.ones_like(x)), np.zeros((2, 5)), prune_min_rows=0)
     with pytest.raises(ValueError, match="n_boot must be a positive integer"):
         fit.bootstrap_approach2(GOOD_N, GOOD_D, GOOD_L, n_boot=0)
 

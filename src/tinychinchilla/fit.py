@@ -9,7 +9,8 @@ grow with the compute budget C, as power laws N_opt ∝ C^a and D_opt ∝ C^b (T
   (final loss against log N at a fixed budget) and fits power laws to the parabolas' minima.
 * Approach 3 (Section 3.3 and Appendix D.2, lesson 05): ``fit_approach3`` fits the parametric loss
   L(N, D) = E + A/N^alpha + B/D^beta (eq. 2) with the paper's Huber objective and L-BFGS from a
-  grid of 4500 starting points, and ``efficient_frontier`` turns it into N_opt, D_opt (eq. 4).
+  grid of 4500 starting points (optionally pruned by successive halving, ``prune=True``), and
+  ``efficient_frontier`` turns it into N_opt, D_opt (eq. 4).
 * ``bootstrap_approach1/2/3`` resample the data to give Table 2's 10th-90th percentile intervals.
 
 Throughout, C = 6ND is the FLOP approximation of Section 3 (``D = C / (6 N)``), logarithms are
@@ -50,6 +51,7 @@ __all__ = [
     "huber_lse_objective",
     "LbfgsResult",
     "lbfgs_batched",
+    "PRUNE_HALVING",
     "Approach3Result",
     "fit_approach3",
     "efficient_frontier",
@@ -675,6 +677,7 @@ STATUS_NAMES = (
     "converged: max |gradient| <= gtol",
     "stopped: maxiter reached",
     "stopped: line search failed",
+    "stopped: pruned (among the worst starts still running at a pruning round)",
 )
 
 
@@ -701,6 +704,8 @@ def lbfgs_batched(
     max_linesearch: int = 20,
     c1: float = 1e-4,
     c2: float = 0.9,
+    prune: Sequence[tuple[int, float]] = (),
+    prune_min_rows: int = 1,
 ) -> LbfgsResult:
     """Run an independent L-BFGS from every row of ``x0`` at once (lesson 05).
 
@@ -716,7 +721,19 @@ def lbfgs_batched(
     (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1) <= ftol, or max |grad| <= gtol, or after ``maxiter``
     iterations. A line search that fails with a non-empty memory clears the memory and retries
     from the same point with steepest descent; a failure from steepest descent ends that row.
+
+    ``prune`` (successive halving, used by ``fit_approach3``) is a list of ``(round, keep)``:
+    after that many rounds (L-BFGS iterations of the batch, so a row's ``nit`` is at most the
+    round), only the fraction ``keep`` of the rows still running, and at least
+    ``prune_min_rows`` of them, go on: those with the lowest objective at that moment (ties go to
+    the lower row index). The others stop where they are with status 4. This is the one place
+    where rows affect each other (through the ranking); a row that is kept follows exactly the
+    path it follows without pruning, so the pruned run's best row is the unpruned run's best row
+    whenever that row survives the rounds.
     """
+    schedule = _prune_schedule(prune)
+    if not (isinstance(prune_min_rows, (int, np.integer)) and prune_min_rows >= 1):
+        raise ValueError(f"prune_min_rows must be a positive integer, got {prune_min_rows!r}")
     x_all = np.array(x0, dtype=float, ndmin=2)
     n_rows, dim = x_all.shape
     rows_all = np.arange(n_rows)
@@ -742,8 +759,10 @@ def lbfgs_batched(
     n_pairs = np.zeros(rows.size, dtype=int)
     nit = np.zeros(rows.size, dtype=int)
     nfev = np.ones(rows.size, dtype=int)
+    n_rounds = 0
 
     while rows.size:
+        n_rounds += 1
         k = rows.size
         # Two-loop recursion (Nocedal & Wright, Algorithm 7.4); empty slots are zero, so they
         # contribute nothing and rows with short histories need no special case.
@@ -860,6 +879,14 @@ def lbfgs_batched(
         st[rel <= ftol] = 0
         status[moved] = st
 
+        keep_fraction = schedule.get(n_rounds)
+        if keep_fraction is not None:
+            running = np.flatnonzero(status < 0)
+            n_keep = max(math.ceil(keep_fraction * running.size), int(prune_min_rows))
+            if n_keep < running.size:
+                ranked = running[np.argsort(f[running], kind="stable")]
+                status[ranked[n_keep:]] = 4
+
         finished = status >= 0
         if finished.any():
             out = rows[finished]
@@ -875,7 +902,40 @@ def lbfgs_batched(
     return LbfgsResult(x_all, f_all, g_all, nit_all, nfev_all, status_all)
 
 
+def _prune_schedule(prune: Any) -> dict[int, float]:
+    """``prune`` as {round: keep fraction}, or a ValueError saying what is wrong with it."""
+    try:
+        pairs = [tuple(pair) for pair in prune]
+    except TypeError:
+        raise ValueError(
+            f"prune must be a list of (round, keep fraction) pairs, got {prune!r}"
+        ) from None
+    schedule: dict[int, float] = {}
+    for pair in pairs:
+        ok = len(pair) == 2 and isinstance(pair[0], (int, np.integer)) and not isinstance(pair[0], bool)
+        if ok:
+            round_, keep = int(pair[0]), pair[1]
+            ok = round_ >= 1 and isinstance(keep, (int, float, np.integer, np.floating)) and 0 < keep <= 1
+        if not ok:
+            raise ValueError(
+                "each prune round must be (round, keep fraction) with an integer round >= 1 and "
+                f"0 < keep <= 1, e.g. (10, 0.5); got {pair!r}"
+            )
+        if round_ in schedule:
+            raise ValueError(f"prune round {round_} is listed twice")
+        schedule[round_] = float(keep)
+    return schedule
+
+
 # -- the Approach 3 fit -----------------------------------------------------------------------
+
+#: The schedule of ``fit_approach3(prune=True)``: successive halving. After 4, 8, 16, 32, 64 and
+#: 128 rounds of L-BFGS, the half of the starts still running with the higher objective stop
+#: (round: keep fraction).
+PRUNE_HALVING = ((4, 0.5), (8, 0.5), (16, 0.5), (32, 0.5), (64, 0.5), (128, 0.5))
+
+# Pruning never cuts the starts still running below this many.
+_PRUNE_MIN_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -885,7 +945,9 @@ class Approach3Result:
     ``law`` is the best fit (lowest final objective over all starts); ``a`` and ``b`` are its
     frontier exponents (eq. 4). Per start: ``starts``, ``final_params``, ``final_objectives``,
     ``n_iterations`` and ``status`` (index into ``STATUS_NAMES``), so a lesson can look at how
-    many starts reach the best basin.
+    many starts reach the best basin. ``prune`` is the pruning schedule the fit ran with (empty:
+    every start ran to its stopping rule); starts stopped by it have status 4 and their
+    ``final_params``/``final_objectives`` are where they were stopped.
     """
 
     law: LossLaw
@@ -903,6 +965,7 @@ class Approach3Result:
     reduction: str
     delta: float
     seconds: float
+    prune: tuple[tuple[int, float], ...] = ()
 
     @property
     def status_counts(self) -> dict[str, int]:
@@ -1004,6 +1067,7 @@ def fit_approach3(
     gtol: float = _SCIPY_GTOL,
     maxiter: int = _SCIPY_MAXITER,
     weights: Any = None,
+    prune: Any = False,
 ) -> Approach3Result:
     """Approach 3 (Section 3.3, eqs. 2-3, Appendix D.2; lesson 05): fit eq. 2 to (N, D, L) points.
 
@@ -1028,10 +1092,37 @@ def fit_approach3(
       but the stopping test (relative to max(|f|, 1)) then fires much earlier: lesson 05 uses
       this to discuss whether the original fit stopped early.
     * ``weights``: optional non-negative weight per point (bootstrap counts).
+    * ``prune`` (vectorised only): ``False`` (default) runs every start to its stopping rule, the
+      paper's procedure. ``True`` uses successive halving, ``PRUNE_HALVING``: all starts run
+      together, and after 4, 8, 16, 32, 64 and 128 iterations the half of the starts still running
+      with the higher objective is stopped (never fewer than 20 go on); a list of ``(round, keep
+      fraction)`` pairs sets another schedule. Every start is evaluated, the kept ones follow
+      exactly their unpruned paths, and on Epoch's points the pruned fit takes a fifth of the L-BFGS
+      iterations (38,000 instead of 193,000). It is a heuristic, though: how low a start is after a
+      few iterations says little about where it ends (the start that ends best often ranks in the
+      worse half until 30-60 iterations), so the pruned fit finds the full grid's optimum only where
+      many starts reach it. On Epoch's 240 points it does (objective within 1e-11, parameters within
+      1e-5 of the full grid's, in 0.78 s instead of 2.92 s), and on the synthetic laws of the tests;
+      but on 30 random laws with 99 or 264 noisy points it missed the full grid's optimum 5 times
+      (objective up to 0.5% higher, a off by up to 0.03), and with ``reduction="mean"``, where most
+      starts stop within a few iterations, it misses it on Epoch's points (objective 40% higher).
+      Hence it is not the default.
     """
     _check_reduction(reduction)
     if method not in ("vectorized", "loop"):
         raise ValueError(f"method must be 'vectorized' or 'loop', got {method!r}")
+    if prune is True:
+        schedule = PRUNE_HALVING
+    elif prune is False or prune is None:
+        schedule = ()
+    elif isinstance(prune, (str, bytes)) or not hasattr(prune, "__iter__"):
+        raise ValueError(
+            f"prune must be True, False or a list of (round, keep fraction) pairs, got {prune!r}"
+        )
+    else:
+        schedule = tuple(sorted(_prune_schedule(prune).items()))
+    if schedule and method != "vectorized":
+        raise ValueError("prune is only supported with method='vectorized'")
     if not (delta > 0 and math.isfinite(delta)):
         raise ValueError(f"delta must be a positive number, got {delta}")
     n, d, y = _approach3_inputs(n_params, tokens, loss)
@@ -1050,7 +1141,10 @@ def fit_approach3(
     t0 = time.perf_counter()
     if method == "vectorized":
         objective = _HuberLse(log_n, log_d, log_loss, delta, reduction, weights)
-        res = lbfgs_batched(objective, x0, memory=memory, ftol=ftol, gtol=gtol, maxiter=maxiter)
+        res = lbfgs_batched(
+            objective, x0, memory=memory, ftol=ftol, gtol=gtol, maxiter=maxiter,
+            prune=schedule, prune_min_rows=_PRUNE_MIN_ROWS,
+        )
         xs, fs, nits, status = res.x, res.fun, res.nit, res.status
     else:
         if weights is not None:
@@ -1085,6 +1179,7 @@ def fit_approach3(
         reduction=reduction,
         delta=float(delta),
         seconds=seconds,
+        prune=tuple((int(r), float(k)) for r, k in schedule),
     )
 
 
