@@ -320,11 +320,25 @@ def skip_killer_cell(notebook: Path, cell_log: Path, sub: Submission) -> bool:
     return False
 
 
+def _without_hidden_region(source: str) -> str:
+    """The source less its hidden-test regions, markers and all (an unclosed region runs to the end),
+    the way nbgrader's ClearHiddenTests strips a test cell; a stray marker line goes too."""
+    kept, hidden = [], False
+    for line in source.splitlines():
+        if "BEGIN HIDDEN TESTS" in line:
+            hidden = True
+        elif "END HIDDEN TESTS" in line:
+            hidden = False
+        elif not hidden and "HIDDEN TESTS" not in line:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def sanitize(notebook: Path, sub: Submission) -> None:
     """Before grading: keep the nbgrader metadata of the first cell with a given grade id only (as
     nbgrader's DeduplicateIds means to; nbgrader 0.9.6 itself fails on the stripped copies), and
-    drop hidden-test marker lines from cells that are not test cells (nbgrader's feedback refuses
-    a notebook with a marker outside a test cell)."""
+    drop hidden-test regions from cells that are not test cells: nbgrader's feedback refuses a
+    notebook with a marker outside a test cell, and the region would show in the feedback."""
     nb = nbformat.read(notebook, as_version=4)
     seen, changed = set(), False
     for index, cell in enumerate(nb.cells):
@@ -336,7 +350,7 @@ def sanitize(notebook: Path, sub: Submission) -> None:
         seen.add(grade_id)
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if not (meta.get("grade") and not meta.get("solution")) and "HIDDEN TESTS" in cell.source:
-            cell.source = "\n".join(line for line in cell.source.splitlines() if "HIDDEN TESTS" not in line)
+            cell.source = _without_hidden_region(cell.source)
             changed = True
     if changed:
         nbformat.write(nb, notebook)
