@@ -217,27 +217,37 @@ def import_submissions(source: Path, course_root: Path, known: list[str], regexp
     expected_ids = {a: _grade_ids(course_root / "source" / a / f"{a}.ipynb") for a in known}
     layout = source.is_dir() and any(p.is_dir() and any(q.is_dir() for q in p.iterdir())
                                      for p in source.iterdir() if not p.name.startswith("."))
-    if layout:
-        subs = collect_nbgrader_layout(source, known, expected_ids)
-    elif source.is_dir() or zipfile.is_zipfile(source):
-        subs = collect_lms(source, course_root, known, regexp, env, Path(tempfile.mkdtemp(prefix="tinychinchilla-lms-")))
-    else:
+    if not layout and not (source.is_dir() or zipfile.is_zipfile(source)):
         raise GradeError(f"{source} is neither a folder nor a .zip file")
+    # zip_collect sorts an LMS download into a staging folder, removed once its files are copied.
+    staging = None if layout else Path(tempfile.mkdtemp(prefix="tinychinchilla-lms-"))
+    try:
+        subs = (collect_nbgrader_layout(source, known, expected_ids) if layout
+                else collect_lms(source, course_root, known, regexp, env, staging))
+        _copy_into_course(subs, course_root)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     if not subs:
         raise GradeError(f"no submissions found in {source}: expected <student>/<assignment>/<assignment>.ipynb, "
                          f"or LMS files matching --name-regexp")
+    return subs
+
+
+def _copy_into_course(subs: list[Submission], course_root: Path) -> None:
+    """Every submitted file into the course's submitted/ (the instructor keeps every file, graded
+    or not); an unreadable notebook is marked there and not graded."""
     for sub in subs:
         if sub.notebook is None:
             continue
         problem = read_problem(sub.notebook)
         target = course_root / "submitted" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(sub.notebook, target)  # the instructor keeps every file, graded or not
+        shutil.copyfile(sub.notebook, target)
         sub.notebook = target
         if problem:
             sub.problems.append(f"{problem}: scored 0")
             sub.notebook = None
-    return subs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,10 +610,14 @@ def write_reports(subs: list[Submission], course_root: Path, out: Path, assignme
     if graded:
         share = sum(s.score for s in graded) / sum(s.max_score for s in graded)
         lines[0] += f"; class average {100 * share:.1f}% of the points"
-    hardest = sorted((q for q in questions if q["share_correct"] != ""), key=lambda q: q["share_correct"])[:5]
-    if hardest:
-        lines.append("questions the class missed most: " + ", ".join(
-            f"{q['question']} ({100 * q['share_correct']:.0f}% correct)" for q in hardest))
+        awaiting = sum(q["awaiting_hand_grading"] * q["points"] for q in questions)
+        if awaiting:
+            lines[0] += f" ({awaiting:g} points still to grade by hand: `nbgrader formgrader`)"
+    missed = sorted((q for q in questions if q["share_correct"] != "" and q["share_correct"] < 1),
+                    key=lambda q: (q["share_correct"], q["assignment"], q["question"]))[:5]
+    lines.append("questions the class missed most: " + (", ".join(
+        f"{q['question']} ({100 * q['share_correct']:.0f}% correct)" for q in missed)
+        if missed else "none, every graded question was answered correctly by all"))
     troubled = [s for s in subs if s.problems]
     lines.append(f"{len(troubled)} submission{'s' if len(troubled) != 1 else ''} with problems"
                  + (":" if troubled else ""))

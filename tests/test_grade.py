@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -164,7 +165,9 @@ def test_lms_zip_graded_serially_equals_the_parallel_batch(batch, tmp_path):
         zf.writestr("readme.txt", "not a submission")
     work = tmp_path / "work"
     work.mkdir()
+    staged_before = set(Path(tempfile.gettempdir()).glob("tinychinchilla-lms-*"))
     _grade(archive, tmp_path / "course", jobs=1, workdir=work)
+    assert set(Path(tempfile.gettempdir()).glob("tinychinchilla-lms-*")) == staged_before  # staging removed
     serial = _cell_grades(tmp_path / "course")
     parallel = {k: v for k, v in _cell_grades(batch["course"]).items() if k[0] in SERIAL_CASES}
     assert {k[0] for k in serial} == set(SERIAL_CASES)
