@@ -104,6 +104,11 @@ def duplicate_grade_id(nb, _):
     nb.cells.insert(_index(nb, "q00-gopher_tokens_per_param"), fake)
 
 
+def own_kernel(nb, _):
+    nb.metadata["kernelspec"] = {"name": "conda-env-myenv-py", "display_name": "Python (myenv)",
+                                 "language": "python"}
+
+
 def patched_math_isclose(nb, _):
     _all_wrong(nb)
     _after_setup(nb, "import math\nmath.isclose = lambda *a, **k: True")
@@ -223,6 +228,8 @@ CASES = [
          deleted_test_cell),
     Case("duplicate-grade-id", 4, "the first cell with the id is restored to the real test; the copy is ignored",
          duplicate_grade_id),
+    Case("own-kernel", 5, "a kernel of the student's own (a conda env) in the metadata: run with the course's kernel",
+         own_kernel),
     Case("patched-math-isclose", 0, "math.isclose is restored by the guard and answers are re-checked outside",
          patched_math_isclose),
     Case("patched-numpy-isclose", 0, "numpy.isclose / allclose likewise", patched_numpy_isclose),
