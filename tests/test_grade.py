@@ -23,7 +23,7 @@ pytest.importorskip("nbgrader")
 
 import hostile  # noqa: E402  (tests/hostile.py)
 
-from tinychinchilla import sandbox  # noqa: E402
+from tinychinchilla import check, sandbox  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LANDLOCK = sandbox.landlock_abi()
@@ -203,8 +203,11 @@ def test_feedback_preprocessors():
     cell = nbformat.v4.new_code_cell("check.check('00.x', x)", metadata={"nbgrader": {"grade": True, "solution": False}})
     cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="00.x: not yet",
                                            traceback=["secret_hidden_line()"]),
-                    nbformat.v4.new_output("stream", name="stdout", text="y" * 300_000)]
+                    nbformat.v4.new_output("stream", name="stdout", text="y" * 300_000),
+                    nbformat.v4.new_output("display_data", data={check.ANSWER_MIME: {"question": "00.x", "value": 1.0}}),
+                    nbformat.v4.new_output("display_data", data={sandbox.GUARD_MIME: {"cell": 3}})]
     cell, _ = sandbox.ClearTestTracebacks().preprocess_cell(cell, {}, 0)
+    assert [out["output_type"] for out in cell.outputs] == ["error", "stream"]  # records for the grader dropped
     assert "secret_hidden_line" not in json.dumps(cell.outputs[0])
     assert cell.outputs[0]["traceback"][0] == "AssertionError: 00.x: not yet"
     cell, _ = sandbox.LimitOutputChars().preprocess_cell(cell, {}, 0)

@@ -1140,8 +1140,8 @@ def fit_approach3(
       iterations (38,000 instead of 193,000). It is a heuristic, though: how low a start is after a
       few iterations says little about where it ends (the start that ends best often ranks in the
       worse half until 30-60 iterations), so the pruned fit finds the full grid's optimum only where
-      many starts reach it. On Epoch's 240 points it does (objective within 1e-11, parameters within
-      1e-5 of the full grid's, in 0.78 s instead of 2.92 s), and on the synthetic laws of the tests;
+      many starts reach it. On Epoch's 240 points it does (objective within 1e-8, parameters within
+      1e-4 of the full grid's, in a quarter of the time), and on the synthetic laws of the tests;
       but on 30 random laws with 99 or 264 noisy points it missed the full grid's optimum 5 times
       (objective up to 0.5% higher, a off by up to 0.03), and with ``reduction="mean"``, where most
       starts stop within a few iterations, it misses it on Epoch's points (objective 40% higher).

@@ -339,11 +339,17 @@ except ImportError:  # nbgrader/nbconvert are the `course` extra; learners never
 class ClearTestTracebacks(Preprocessor):
     """Feedback: in graded test cells, keep only ``ErrorName: message`` of an error. The traceback
     would quote the hidden tests' lines (nbgrader's ClearHiddenTests only clears the source).
-    The messages of the kit's assertions never contain a reference value."""
+    The messages of the kit's assertions never contain a reference value. Also drops the answer
+    records and guard markers (outputs for the grader, which HTML cannot show) from every cell."""
 
     enabled = Bool(True)  # nbconvert preprocessors are off unless enabled
 
     def preprocess_cell(self, cell, resources, index):
+        from .check import ANSWER_MIME
+
+        if cell.cell_type == "code":
+            cell.outputs = [out for out in cell.get("outputs", [])
+                            if not (out.get("data") and set(out["data"]) <= {ANSWER_MIME, GUARD_MIME})]
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
             for out in cell.get("outputs", []):
