@@ -553,9 +553,9 @@ class _HuberLse:
     ``weights`` (per point, or per row and point) carry bootstrap resampling counts.
 
     Speed (the full grid is about 270,000 evaluations of all points): rows are evaluated in chunks
-    small enough for the (rows x points) temporaries to stay in the CPU cache; exp and log, most
-    of the time, come from torch, whose vectorised float64 versions are about 3x faster than
-    numpy's here; and fused row sums (einsum) save passes over memory. Each row is still computed
+    small enough for the (rows x points) temporaries to stay in the CPU cache; exp and log come
+    from torch, whose vectorised float64 versions are 2-3x faster than numpy's on CPUs without
+    AVX-512; and fused row sums (einsum) save passes over memory. Each row is still computed
     the same way whatever rows share its chunk, bit for bit: torch's vector loop covers every
     element only if the chunk's length is a multiple of its vector width (elements past the last
     full vector take a scalar path that may round differently), so the point axis is padded to a
