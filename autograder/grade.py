@@ -34,6 +34,7 @@ gets, and for grading as an unprivileged user.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import os
@@ -291,7 +292,7 @@ def grade_one(sub: Submission, template: Path, work: Path, args: argparse.Namesp
     target = work / "submitted" / student / assignment / f"{assignment}.ipynb"
     target.parent.mkdir(parents=True)
     shutil.copyfile(sub.notebook, target)
-    sanitize(target, sub)
+    sanitize(target, sub, template / "release" / assignment / f"{assignment}.ipynb")
     env = dict(env, JUPYTER_PATH=str(work / "jupyter"), JUPYTER_RUNTIME_DIR=str(work / "runtime"),
                JUPYTER_CONFIG_DIR=str(work / "jupyter-config"), IPYTHONDIR=str(scratch / "ipython"),
                TMPDIR=str(scratch), MPLCONFIGDIR=str(scratch / "matplotlib"))
@@ -344,15 +345,26 @@ def _without_hidden_region(source: str) -> str:
     return "\n".join(kept)
 
 
-def sanitize(notebook: Path, sub: Submission) -> None:
-    """Before grading: keep the nbgrader metadata of the first cell with a given grade id only (as
-    nbgrader's DeduplicateIds means to; nbgrader 0.9.6 itself fails on the stripped copies), and
-    drop hidden-test regions from cells that are not test cells: nbgrader's feedback refuses a
-    notebook with a marker outside a test cell, and the region would show in the feedback."""
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def sanitize(notebook: Path, sub: Submission, release: Path) -> None:
+    """Before grading, repair what would make nbgrader 0.9.6 fail on the whole notebook:
+
+    * a grade id used twice: only the first cell keeps its nbgrader metadata (as nbgrader's
+      DeduplicateIds means to; nbgrader itself then fails on the stripped copies);
+    * hidden-test regions in cells that are not test cells are dropped: nbgrader's feedback
+      refuses such a notebook, and the region would show in the feedback;
+    * nbgrader metadata lost (a notebook rebuilt by another tool) is restored from the released
+      notebook by cell id, and nbgrader cells missing altogether are put back from it, as
+      released: nbgrader's add_missing_cells fails when the cell before a missing test cell is
+      missing too (a deleted answer with its test), and grades nothing when metadata is lost.
+    """
     nb = nbformat.read(notebook, as_version=4)
     seen, changed = set(), False
     for index, cell in enumerate(nb.cells):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        grade_id = _grade_id(cell)
         if grade_id is not None and grade_id in seen:
             del cell.metadata["nbgrader"]
             sub.problems.append(f"cell {index} repeats grade id {grade_id!r}: only the first one is graded")
@@ -362,7 +374,31 @@ def sanitize(notebook: Path, sub: Submission) -> None:
         if not (meta.get("grade") and not meta.get("solution")) and "HIDDEN TESTS" in cell.source:
             cell.source = _without_hidden_region(cell.source)
             changed = True
-    if changed:
+    released = [c for c in nbformat.read(release, as_version=4).cells if _grade_id(c)]
+    by_cell_id = {c.get("id"): c for c in released}
+    restored = 0
+    for cell in nb.cells:
+        origin = by_cell_id.get(cell.get("id"))
+        if _grade_id(cell) is None and origin is not None and _grade_id(origin) not in seen:
+            cell.setdefault("metadata", {})["nbgrader"] = copy.deepcopy(origin.metadata.nbgrader)
+            seen.add(_grade_id(origin))
+            restored += 1
+    if restored:
+        sub.problems.append(f"nbgrader metadata of {restored} cell{'s' * (restored > 1)} restored from the released notebook")
+    # Put missing cells back after the last released cell that precedes them in the submission.
+    position = {_grade_id(c): i for i, c in enumerate(nb.cells) if _grade_id(c)}
+    after, missing = -1, []
+    for cell in released:
+        if _grade_id(cell) in position:
+            after = position[_grade_id(cell)]
+        else:
+            missing.append((after, copy.deepcopy(cell)))
+    for after, cell in reversed(missing):
+        nb.cells.insert(after + 1, cell)
+    if missing:
+        sub.problems.append(f"{len(missing)} nbgrader cell{'s' * (len(missing) > 1)} missing from the submission put back as released "
+                            f"({', '.join(_grade_id(c) for _, c in missing)})")
+    if changed or restored or missing:
         nbformat.write(nb, notebook)
 
 

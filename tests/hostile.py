@@ -157,6 +157,17 @@ def missing_answer_cell(nb, _):
     del nb.cells[_index(nb, "a00-chinchilla_params")]  # params, tokens/param and 6ND all need it
 
 
+def deleted_answer_and_test(nb, _):
+    for grade_id in ("a00-gopher_tokens_per_param", "q00-gopher_tokens_per_param"):
+        del nb.cells[_index(nb, grade_id)]
+
+
+def no_nbgrader_metadata(nb, _):
+    """A notebook rebuilt by another tool: cell ids kept, nbgrader metadata gone."""
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+
+
 def print_100mb(nb, _):
     _answer(nb, "chinchilla_params", "chinchilla_params = 70e9\nprint('x' * 100_000_000)")
 
@@ -224,7 +235,7 @@ CASES = [
     Case("sys-exit", 4, "sys.exit only ends its own cell (IPython catches SystemExit)", sys_exit),
     Case("edited-test-cell", 4, "nbgrader restores the locked test cell from the source; the wrong answer fails it",
          edited_test_cell),
-    Case("deleted-test-cell", 4, "the deleted test cell is put back and run (add_missing_cells); it fails",
+    Case("deleted-test-cell", 4, "the deleted test cell is put back from the released notebook and run; it fails",
          deleted_test_cell),
     Case("duplicate-grade-id", 4, "the first cell with the id is restored to the real test; the copy is ignored",
          duplicate_grade_id),
@@ -238,6 +249,10 @@ CASES = [
     Case("hook-and-thread", 0, "a hook and a thread that keep re-patching: caught by the re-check outside",
          hook_and_thread, "no answer reached the hidden test"),
     Case("wrong-types", 1, "string, list, NaN and inf answers fail with a hint; a numpy float counts", wrong_types),
+    Case("deleted-answer-and-test", 4, "both cells are put back as released: that question scores 0, the rest count",
+         deleted_answer_and_test, "put back as released"),
+    Case("no-nbgrader-metadata", 5, "metadata restored from the released notebook by cell id; graded as usual",
+         no_nbgrader_metadata, "metadata of"),
     Case("missing-answer-cell", 2, "the deleted answer's test and the two tests that use it fail",
          missing_answer_cell),
     Case("renamed-notebook", 5, "graded: the only notebook in the folder, with this assignment's cells", good,
