@@ -56,7 +56,7 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import build_lessons as build  # noqa: E402  (autograder/build_lessons.py: nbgrader plumbing)
-from tinychinchilla.sandbox import CELL_LOG_ENV  # noqa: E402
+from tinychinchilla.sandbox import CELL_LOG_ENV, grade_id as _grade_id, is_test_cell  # noqa: E402
 
 ROOT = HERE.parent
 DEFAULT_NAME_REGEXP = r"(?:.*/)?(?P<student_id>[A-Za-z0-9][\w.\-]*?)(?:_[^/]*)?[_/](?P<file_id>{assignment})(?:[-_ ]\(?\d+\)?)?\.ipynb$"
@@ -140,7 +140,7 @@ def kernel_spec(folder: Path, scratch: Path, args: argparse.Namespace) -> None:
 def _grade_ids(path: Path) -> set[str]:
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
-        return {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.get("cells", [])} - {None}
+        return {_grade_id(c) for c in nb.get("cells", [])} - {None}
     except (OSError, ValueError, AttributeError):
         return set()
 
@@ -320,8 +320,7 @@ def skip_killer_cell(notebook: Path, cell_log: Path, sub: Submission) -> bool:
         return False
     nb = nbformat.read(notebook, as_version=4)
     for index, cell in enumerate(nb.cells):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type == "code" and cell.source == source and not (meta.get("grade") and not meta.get("solution")):
+        if cell.cell_type == "code" and cell.source == source and not is_test_cell(cell):
             cell.source = ("raise RuntimeError('the grader skipped this cell: it stopped the Python kernel "
                            "(os._exit, a crash or similar)')")
             nbformat.write(nb, notebook)
@@ -345,10 +344,6 @@ def _without_hidden_region(source: str) -> str:
     return "\n".join(kept)
 
 
-def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
 def sanitize(notebook: Path, sub: Submission, release: Path) -> None:
     """Before grading, repair what would make nbgrader 0.9.6 fail on the whole notebook:
 
@@ -370,8 +365,7 @@ def sanitize(notebook: Path, sub: Submission, release: Path) -> None:
             sub.problems.append(f"cell {index} repeats grade id {grade_id!r}: only the first one is graded")
             changed, grade_id = True, None
         seen.add(grade_id)
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if not (meta.get("grade") and not meta.get("solution")) and "HIDDEN TESTS" in cell.source:
+        if not is_test_cell(cell) and "HIDDEN TESTS" in cell.source:
             cell.source = _without_hidden_region(cell.source)
             changed = True
     released = [c for c in nbformat.read(release, as_version=4).cells if _grade_id(c)]
@@ -431,9 +425,8 @@ def recheck(graded: Path, scores: dict[str, float], guard_expected: bool) -> dic
 
     failures = {}
     for cell in nbformat.read(graded, as_version=4).cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        grade_id = meta.get("grade_id")
-        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution") or not scores.get(grade_id):
+        grade_id = _grade_id(cell)
+        if cell.cell_type != "code" or not is_test_cell(cell) or not scores.get(grade_id):
             continue
         datas = [out.get("data", {}) for out in cell.get("outputs", []) if out.get("output_type") == "display_data"]
         if guard_expected and not any(GUARD_MIME in d for d in datas):

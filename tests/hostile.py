@@ -16,6 +16,8 @@ from typing import Callable
 
 import nbformat
 
+from tinychinchilla import sandbox
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "00-setup-and-tour"
 SOLUTION = ROOT / "solutions" / f"{ASSIGNMENT}.ipynb"
@@ -36,7 +38,7 @@ class Case:
 
 
 def _cell(nb, grade_id):
-    return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(c for c in nb.cells if sandbox.grade_id(c) == grade_id)
 
 
 def _index(nb, grade_id):

@@ -37,6 +37,17 @@ CELL_LOG_ENV = "TINYCHINCHILLA_CELL_LOG"  # the guard writes each cell's source 
 HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
 
 
+def grade_id(cell) -> str | None:
+    """The nbgrader grade id of a notebook cell (a dict or a NotebookNode), or None."""
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def is_test_cell(cell) -> bool:
+    """A graded cell that is not an answer: an nbgrader test cell, whose source nbgrader restores."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade") and not meta.get("solution"))
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one grading kernel. Each default is generous for a lesson in fast mode
@@ -350,8 +361,7 @@ class ClearTestTracebacks(Preprocessor):
         if cell.cell_type == "code":
             cell.outputs = [out for out in cell.get("outputs", [])
                             if not (out.get("data") and set(out["data"]) <= {ANSWER_MIME, GUARD_MIME})]
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+        if cell.cell_type == "code" and is_test_cell(cell):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
                     out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}",
