@@ -721,6 +721,9 @@ def _main(args: argparse.Namespace) -> int:
         from tinychinchilla.data import load_corpus
 
         load_corpus()  # kernels have no network: the corpus must be in the cache before grading
+        from tinychinchilla import _native
+
+        _native.load_kernel()  # nor may they write to the cache: build lesson 05's compiled objective
         with tempfile.TemporaryDirectory(prefix="tinychinchilla-template-") as template:
             template = Path(template)
             args.known = prepare_course(course_root, args.solutions, args.assignments)

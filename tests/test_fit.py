@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinychinchilla import fit, paper
+from tinychinchilla import _native, fit, paper
 from tinychinchilla.fit import Curve, FitError
 from tinychinchilla.paper import EPOCH_REFIT, EQ10_ROUNDED, EQ10_UNROUNDED, GOPHER_FLOPS, LossLaw
 
@@ -155,11 +155,17 @@ def test_approach3_full_paper_grid_on_synthetic_data():
     assert res.method == "vectorized" and res.reduction == "sum" and res.delta == 1e-3
 
 
-def test_batched_lbfgs_rows_are_independent():
+def kernels():
+    """The objectives to test: numpy always, the compiled one where it builds (it does in CI)."""
+    return ["numpy"] + (["native"] if _native.load_kernel() is not None else [])
+
+
+@pytest.mark.parametrize("kernel", kernels())
+def test_batched_lbfgs_rows_are_independent(kernel):
     """Running starts together or one at a time gives the same path: the batch only shares numpy
     calls, so this is L-BFGS run from each start, not one coupled problem."""
     n, d, y = isoflop_points(EPOCH_REFIT, noise=0.01, seed=5)
-    objective = fit._HuberLse(np.log(n), np.log(d), np.log(y), 1e-3, "sum")
+    objective = fit._HuberLse(np.log(n), np.log(d), np.log(y), 1e-3, "sum", kernel=kernel)
     starts = fit.paper_start_grid()[::300]  # 15 starts
     together = fit.lbfgs_batched(objective, starts)
     for i, start in enumerate(starts):
@@ -169,6 +175,77 @@ def test_batched_lbfgs_rows_are_independent():
         # Bit for bit: every row is computed by the same operations whatever its neighbours.
         np.testing.assert_array_equal(alone.x[0], together.x[i])
         assert alone.fun[0] == pytest.approx(together.fun[i], rel=1e-10)
+
+
+@pytest.fixture
+def fresh_kernel(monkeypatch, tmp_path):
+    """An empty build cache and no kernel loaded yet; the process's kernel is reloaded after."""
+    monkeypatch.setenv("TINYCHINCHILLA_CACHE", str(tmp_path))
+    _native.load_kernel.cache_clear()
+    yield tmp_path
+    monkeypatch.undo()
+    _native.load_kernel.cache_clear()
+
+
+def test_compiled_objective_matches_numpy():
+    """The compiled objective is the numpy one: values to 1e-12, gradients to 1e-9 of their
+    largest component, with per-point and per-row weights, the mean reduction, and rows that
+    could overflow exp (those go through numpy's max-shift)."""
+    if _native.load_kernel() is None:
+        pytest.skip(_native.kernel_status())
+    n, d, y = isoflop_points(EQ10_ROUNDED, noise=0.01, seed=3)
+    rng = np.random.default_rng(1)
+    x = fit.paper_start_grid()[rng.choice(4500, 60, replace=False)]
+    x[:5, 1] = 800.0  # exponent > 700: numpy's shifted path
+    x[5:10] = [0.6, 6.2, 7.7, 0.35, 0.37]  # near the optimum, residuals inside delta too
+    x[5:10] += 1e-3 * rng.standard_normal((5, 5))
+    per_row = rng.integers(0, 3, (60, n.size)).astype(float)
+    for weights, reduction in ((None, "sum"), (per_row[0], "sum"), (per_row, "mean")):
+        args = (np.log(n), np.log(d), np.log(y), 1e-3, reduction, weights)
+        f0, g0 = fit._HuberLse(*args, kernel="numpy")(x, np.arange(60))
+        f1, g1 = fit._HuberLse(*args, kernel="native")(x, np.arange(60))
+        assert np.all(np.isfinite(f1)) and np.all(np.isfinite(g1))
+        np.testing.assert_allclose(f1, f0, rtol=1e-12)
+        scale = np.abs(g0).max(axis=1, keepdims=True)
+        np.testing.assert_allclose(g1 / scale, g0 / scale, rtol=0, atol=1e-9)
+
+
+def test_compiled_and_numpy_fits_reach_the_same_optimum():
+    n, d, y = isoflop_points(STEEP, noise=0.005, seed=2)
+    numpy_fit = fit.fit_approach3(n, d, y, starts=coarse_starts(), kernel="numpy")
+    auto_fit = fit.fit_approach3(n, d, y, starts=coarse_starts())
+    assert numpy_fit.kernel == "numpy"
+    assert auto_fit.kernel == ("native" if _native.load_kernel() else "numpy")
+    assert auto_fit.objective == pytest.approx(numpy_fit.objective, rel=1e-8)
+    np.testing.assert_allclose(auto_fit.x, numpy_fit.x, rtol=1e-4, atol=1e-4)
+
+
+def test_compiled_kernel_is_built_once_and_cached(fresh_kernel):
+    if _native.load_kernel() is None:
+        pytest.skip(_native.kernel_status())
+    built = sorted((fresh_kernel / "native").glob("huber_lse-*.so"))
+    assert len(built) == 1 and str(built[0]) in _native.kernel_status()
+    stamp = built[0].stat().st_mtime_ns
+    _native.load_kernel.cache_clear()
+    assert _native.load_kernel() is not None
+    assert built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert sorted((fresh_kernel / "native").iterdir()) == built  # no temporary files left
+
+
+def test_fits_fall_back_to_numpy_without_the_compiled_kernel(fresh_kernel, monkeypatch):
+    n, d, y = isoflop_points(STEEP, noise=0.0, seed=0, per_budget=6)
+    starts = coarse_starts()[::40]
+    monkeypatch.setenv("CC", str(fresh_kernel / "no-such-compiler"))
+    assert _native.load_kernel() is None
+    assert "no C compiler found" in _native.kernel_status()
+    assert fit.fit_approach3(n, d, y, starts=starts).kernel == "numpy"
+    with pytest.raises(RuntimeError, match="kernel='native' was asked for.*no C compiler"):
+        fit.fit_approach3(n, d, y, starts=starts, kernel="native")
+    _native.load_kernel.cache_clear()
+    monkeypatch.delenv("CC")
+    monkeypatch.setenv("TINYCHINCHILLA_NATIVE", "0")
+    assert _native.load_kernel() is None and "TINYCHINCHILLA_NATIVE=0" in _native.kernel_status()
+    assert fit.fit_approach3(n, d, y, starts=starts).kernel == "numpy"
 
 
 def test_batched_lbfgs_on_rosenbrock():
@@ -511,6 +588,8 @@ def test_approach3_bad_options():
     for bad in ([(0, 0.5)], [(4, 1.5)], [(4, 0)], [(4.5, 0.5)], [(4, 0.5, 1)], [(4, 0.5), (4, 0.25)]):
         with pytest.raises(ValueError, match="prune round"):
             fit.fit_approach3(GOOD_N, GOOD_D, GOOD_L, starts=coarse_starts()[:2], prune=bad)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        fit.fit_approach3(GOOD_N, GOOD_D, GOOD_L, kernel="fortran")
     with pytest.raises(ValueError, match="prune_min_rows"):
         fit.lbfgs_batched(lambda x, rows: (x.sum(1), np.ones_like(x)), np.zeros((2, 5)), prune_min_rows=0)
     with pytest.raises(ValueError, match="n_boot must be a positive integer"):
