@@ -4,7 +4,10 @@ Fits eq. 2 to one data set several ways, with the paper's procedure (Huber delta
 from the 4500-point grid of Appendix D.2, best objective kept):
 
 * vectorised, full grid: ``fit_approach3(method="vectorized")`` (the default), all 4500 starts
-  at once, each run to scipy's stopping rule;
+  at once, each run to scipy's stopping rule, with the compiled objective where it builds
+  (``kernel="auto"``; the one-off build into an empty cache is timed and printed first);
+* vectorised, full grid, numpy objective: the same with ``kernel="numpy"`` (what runs where
+  there is no C compiler);
 * vectorised, pruned: the same with ``prune=True``: successive halving, where after 4, 8, 16,
   32, 64 and 128 iterations the worse half of the starts still running is stopped. About 3.7x
   faster, and on the Epoch points it ends at the full grid's optimum, but it is a heuristic that
@@ -22,23 +25,26 @@ speed-ups, and whether each reaches the full grid's optimum. Data: Epoch AI's 24
 digitised from Figure 4 if the CSV is beside the repository (../shared/reference, never shipped
 with the project), otherwise 250 synthetic points from eq. 10 with 0.5% noise.
 
-Measured on the Epoch points (2-core AMD EPYC VM, one BLAS thread, the other core busy with a
-test run; two runs of this script, each with --repeat 3, on 2026-11-23):
+Measured on the Epoch points (2-core AMD EPYC VM with AVX2, one BLAS thread, gcc 12, glibc 2.36;
+two runs of this script, each with --repeat 3, on 2026-11-23):
 
-                                       run 1      run 2    speed-ups (full grid / pruned)
-    vectorised full grid (default)     2.81 s     3.54 s   best objective 0.0010182740178
-    vectorised pruned (prune=True)     0.71 s     0.88 s   4.0x faster than the full grid
-    plain scipy loop (scaled)        474.5 s    596.9 s    169x / 668x,  169x / 675x
-    scipy loop, analytic gradient     36.4 s     56.6 s     13x /  51x,   16x /  64x
-    scipy loop, finite differences   269.7 s    295.4 s     96x / 379x,   84x / 334x
+                                       run 1      run 2    speed-up of the default full grid
+    build of the compiled objective    0.19 s     0.17 s   (once per machine, then cached)
+    vectorised full grid (default)     1.62 s     1.41 s   best objective 0.0010182740178
+    full grid, numpy objective         2.60 s     2.41 s   1.60x / 1.71x slower than the default
+    vectorised pruned (prune=True)     0.47 s     0.39 s   3.4x / 3.6x faster than the default
+    plain scipy loop (scaled)        499.4 s    369.9 s    308x, 262x  (numpy objective: 192x, 154x)
+    scipy loop, analytic gradient     36.8 s     33.3 s     23x,  24x
+    scipy loop, finite differences   209.1 s    193.0 s    129x, 137x
 
-Wall and CPU times agreed within 1%; the machine's speed drifted between the runs, the ratios
-(measured side by side) did not. All fits reach the same optimum: E = 1.8172, A = 477.8,
-B = 2143.4, alpha = 0.34731, beta = 0.36717; the pruned fit's objective is within 1e-8 of the
-full grid's. So the paper's full grid meets a 250x target only with ``prune=True``: the full
-grid's cost is about 275,000 evaluations of 240 points (43 L-BFGS iterations per start, 1.4
-evaluations per iteration), of which about 70% is the objective (two exp and one log per point)
-and 30% the optimiser's own bookkeeping.
+Wall and CPU times agreed within 1%; the machine's speed drifts between runs by up to a third,
+which the ratios (measured side by side) mostly cancel. All fits reach the same optimum:
+E = 1.8172, A = 477.8, B = 2143.4, alpha = 0.34731, beta = 0.36717 (objectives within 1e-7 of
+each other). The full grid costs about 280,000 evaluations of the 240 points (43 L-BFGS
+iterations per start, 1.45 evaluations per iteration). The numpy objective spends about 23 ns
+per point and row, half of it in torch's exp, exp and log; the compiled one about 8 ns (one
+pass, libmvec's vector exp and log), after which the optimiser's own bookkeeping is about 40% of
+the fit.
 
     python benchmarks/bench_fit.py            # defaults
     python benchmarks/bench_fit.py --help
