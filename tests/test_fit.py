@@ -590,6 +590,8 @@ def test_approach3_bad_options():
             fit.fit_approach3(GOOD_N, GOOD_D, GOOD_L, starts=coarse_starts()[:2], prune=bad)
     with pytest.raises(ValueError, match="kernel must be one of"):
         fit.fit_approach3(GOOD_N, GOOD_D, GOOD_L, kernel="fortran")
+    with pytest.raises(ValueError, match="kernel='native' is only supported with method='vectorized'"):
+        fit.fit_approach3(GOOD_N, GOOD_D, GOOD_L, method="loop", kernel="native")
     with pytest.raises(ValueError, match="prune_min_rows"):
         fit.lbfgs_batched(lambda x, rows: (x.sum(1), np.ones_like(x)), np.zeros((2, 5)), prune_min_rows=0)
     with pytest.raises(ValueError, match="n_boot must be a positive integer"):

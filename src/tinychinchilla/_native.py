@@ -83,7 +83,8 @@ def _cache_dir() -> Path:
 
 def _build_key(compiler: str) -> str:
     """Hash of everything the library depends on: source, flags, compiler version, CPU."""
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30,
+                             check=False).stdout
     cpu = ""
     try:
         with open("/proc/cpuinfo") as fh:
@@ -113,7 +114,7 @@ def build(compiler: str | None = None, cache: Path | None = None) -> Path:
     os.close(fd)
     try:
         proc = subprocess.run([compiler, *CFLAGS, "-o", tmp, str(SOURCE), *LIBS],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"{compiler} failed: {proc.stderr.strip()[-500:]}")
         os.replace(tmp, target)
