@@ -35,35 +35,42 @@ CFLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fno-trap
 LIBS = ("-lmvec", "-lm")
 _OFF = ("0", "false", "no", "off")
 
-_double_p = ctypes.POINTER(ctypes.c_double)
-
-
 class NativeKernel:
-    """The loaded library: ``kernel(x, log_n, log_d, log_loss, weights, delta) -> (f, grad)``."""
+    """The loaded library. ``bind`` fixes the data and returns the objective of parameter rows."""
 
     def __init__(self, path: Path):
         self.path = path
-        lib = ctypes.CDLL(str(path))
-        self._fn = lib.huber_lse
+        self._fn = ctypes.CDLL(str(path)).huber_lse
         self._fn.restype = None
-        self._fn.argtypes = [ctypes.c_long, ctypes.c_long, _double_p, _double_p, _double_p,
-                             _double_p, _double_p, ctypes.c_long, ctypes.c_double, _double_p,
-                             _double_p]
+        # Pointers as plain addresses: building ctypes pointer objects costs more than a small call.
+        p = ctypes.c_void_p
+        self._fn.argtypes = [ctypes.c_long, ctypes.c_long, p, p, p, p, p, ctypes.c_long,
+                             ctypes.c_double, p, p]
 
-    def __call__(self, x, log_n, log_d, log_loss, weights, delta):
-        """Unscaled sum objective for rows ``x`` (k, 5); ``weights`` (p,), (k, p) or None."""
-        x = np.ascontiguousarray(x, dtype=float)
-        k, p = x.shape[0], log_n.size
-        if weights is None:
-            weights = np.ones(p)
-        weights = np.ascontiguousarray(weights, dtype=float)
-        stride = p if weights.ndim == 2 else 0
-        f = np.empty(k)
-        grad = np.empty((k, 5))
-        ptr = lambda a: a.ctypes.data_as(_double_p)  # noqa: E731
-        self._fn(k, p, ptr(x), ptr(log_n), ptr(log_d), ptr(log_loss), ptr(weights), stride,
-                 float(delta), ptr(f), ptr(grad))
-        return f, grad
+    def bind(self, log_n, log_d, log_loss, delta: float):
+        """``objective(x, weights) -> (f, grad)``: the unscaled summed objective of rows ``x``
+        (k, 5), with ``weights`` (p,), (k, p) or None, for these points."""
+        ones = np.ones(len(log_n))  # the weights when there are none
+        points = [np.ascontiguousarray(v, dtype=float) for v in (log_n, log_d, log_loss, ones)]
+        n_points = points[0].size
+        address_n, address_d, address_loss, address_ones = (v.ctypes.data for v in points)
+
+        def objective(x, weights=None):
+            x = np.ascontiguousarray(x, dtype=float)
+            k = x.shape[0]
+            if weights is None:
+                address_w, stride = address_ones, 0
+            else:
+                weights = np.ascontiguousarray(weights, dtype=float)
+                address_w, stride = weights.ctypes.data, (n_points if weights.ndim == 2 else 0)
+            f = np.empty(k)
+            grad = np.empty((k, 5))
+            self._fn(k, n_points, x.ctypes.data, address_n, address_d, address_loss, address_w,
+                     stride, delta, f.ctypes.data, grad.ctypes.data)
+            return f, grad
+
+        objective.points = points  # keeps the arrays behind the addresses alive
+        return objective
 
 
 _status = "not loaded yet"
@@ -139,7 +146,7 @@ def _self_check(kernel: NativeKernel) -> None:
     weights = rng.integers(0, 3, (8, 37)).astype(float)
     for w in (None, weights[0], weights):
         ref = _HuberLse(log_n, log_d, log_loss, 1e-3, "sum", w, kernel="numpy")(x, np.arange(8))
-        got = kernel(x, log_n, log_d, log_loss, w, 1e-3)
+        got = kernel.bind(log_n, log_d, log_loss, 1e-3)(x, w)
         scale = np.abs(ref[1]).max(axis=1, keepdims=True) + 1e-300
         if not (np.allclose(got[0], ref[0], rtol=1e-12, atol=0)
                 and np.allclose(got[1] / scale, ref[1] / scale, rtol=0, atol=1e-9)):

@@ -558,19 +558,19 @@ class _HuberLse:
     ``weights`` (per point, or per row and point) carry bootstrap resampling counts.
 
     ``kernel`` (see ``KERNELS``): where the compiled objective (``_native``, ``_huber_lse.c``)
-    builds, it evaluates every row that cannot overflow exp in one fused pass over the points, about
-    3x faster than the numpy code below, which handles the other rows (and all rows where there is
-    no compiler); both compute each row the same way whatever rows share its batch.
+    builds, it evaluates each row in one fused pass over the points, about 3x faster than the
+    numpy code below, which runs where there is no compiler; both compute each row the same way
+    whatever rows share its batch.
 
     Speed of the numpy objective (the full grid is about 280,000 evaluations of all points): rows
     are evaluated in chunks small enough for the (rows x points) temporaries to stay in the CPU
     cache; exp and log come from torch, whose vectorised float64 versions are 2-3x faster than
-    numpy's on CPUs without AVX-512; and fused row sums (einsum) save passes over memory. Each row is still computed
-    the same way whatever rows share its chunk, bit for bit: torch's vector loop covers every
-    element only if the chunk's length is a multiple of its vector width (elements past the last
-    full vector take a scalar path that may round differently), so the point axis is padded to a
-    multiple of ``_LANES`` columns, and a chunk stays under torch's grain size so that torch does
-    not split it over threads at an arbitrary element.
+    numpy's on CPUs without AVX-512; and fused row sums (einsum) save passes over memory. Each row
+    is still computed the same way whatever rows share its chunk, bit for bit: torch's vector loop
+    covers every element only if the chunk's length is a multiple of its vector width (elements past
+    the last full vector take a scalar path that may round differently), so the point axis is padded
+    to a multiple of ``_LANES`` columns, and a chunk stays under torch's grain size so that torch
+    does not split it over threads at an arbitrary element.
     """
 
     def __init__(self, log_n, log_d, log_loss, delta, reduction, weights=None, chunk_elems=24576,
@@ -579,14 +579,16 @@ class _HuberLse:
 
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-        self.native = None if kernel == "numpy" else _native.load_kernel()
-        if kernel == "native" and self.native is None:
+        compiled = None if kernel == "numpy" else _native.load_kernel()
+        if kernel == "native" and compiled is None:
             raise RuntimeError(f"kernel='native' was asked for, but {_native.kernel_status()}")
         self._torch = torch
         self.log_n = np.ascontiguousarray(log_n, dtype=float)
         self.log_d = np.ascontiguousarray(log_d, dtype=float)
         self.log_loss = np.ascontiguousarray(log_loss, dtype=float)
         self.delta = float(delta)
+        self.native = None if compiled is None else compiled.bind(
+            self.log_n, self.log_d, self.log_loss, self.delta)
         self.n_points = self.log_n.size
         self.scale = 1.0 / self.n_points if reduction == "mean" else 1.0
         self.weights = None if weights is None else np.asarray(weights, dtype=float)
@@ -603,22 +605,10 @@ class _HuberLse:
         w = self.weights
         if w is not None and w.ndim == 2:
             w = w[rows] if rows is not None else w[: x.shape[0]]
-        if self.native is None:
-            f, g = self._numpy_rows(x, w)
-        else:
-            # The compiled objective has no max-shift: rows that could overflow go through numpy.
-            safe = self._safe(*x.T)
-            f, g = np.empty(x.shape[0]), np.empty_like(x)
-            row_w = w is not None and w.ndim == 2
-            for part, objective in ((safe, self._native_rows), (~safe, self._numpy_rows)):
-                if part.any():
-                    f[part], g[part] = objective(x[part], w[part] if row_w else w)
+        f, g = self._numpy_rows(x, w) if self.native is None else self.native(x, w)
         f *= self.scale
         g *= self.scale
         return f, g
-
-    def _native_rows(self, x: np.ndarray, w: np.ndarray | None):
-        return self.native(x, self.log_n, self.log_d, self.log_loss, w, self.delta)
 
     def _numpy_rows(self, x: np.ndarray, w: np.ndarray | None):
         """The unscaled objective in chunks of rows (``w``: per point, per row and point, or None)."""
@@ -629,16 +619,6 @@ class _HuberLse:
             stop = min(start + self.chunk, x.shape[0])
             f[start:stop], g[start:stop] = self._chunk(x[start:stop], w[start:stop] if row_w else w)
         return f, g
-
-    def _safe(self, e, a, b, alpha, beta) -> np.ndarray:
-        """Rows whose exponents stay below ~700, so that exp cannot overflow without a max-shift.
-
-        The exponents are linear in ln N and ln D, so a row's largest is at an end of their range.
-        The test is per row, so a row is computed the same way whichever other rows share its batch.
-        """
-        top1 = a + np.maximum(-alpha * self.log_n_ends[0], -alpha * self.log_n_ends[1])
-        top2 = b + np.maximum(-beta * self.log_d_ends[0], -beta * self.log_d_ends[1])
-        return np.maximum(np.maximum(top1, top2), np.abs(e)) < 700.0
 
     def _exp_inplace(self, values: np.ndarray) -> np.ndarray:
         t = self._torch.from_numpy(values)
@@ -656,8 +636,13 @@ class _HuberLse:
         t1 += a[:, None]
         t2 = np.multiply.outer(-beta, self.log_d_wide)
         t2 += b[:, None]
-        # Safe rows take exp directly (two exps per point instead of three plus maxima).
-        safe = self._safe(e, a, b, alpha, beta)
+        # Rows whose exponents stay below ~700 cannot overflow, so exp can be taken directly (two
+        # exps per point instead of three plus maxima). The exponents are linear in ln N and ln D,
+        # so a row's largest is at an end of their range. The test is per row, so a row is
+        # computed the same way whichever other rows share its chunk.
+        top1 = a + np.maximum(-alpha * self.log_n_ends[0], -alpha * self.log_n_ends[1])
+        top2 = b + np.maximum(-beta * self.log_d_ends[0], -beta * self.log_d_ends[1])
+        safe = np.maximum(np.maximum(top1, top2), np.abs(e)) < 700.0
         if safe.all():
             u1 = self._exp_inplace(t1)
             u2 = self._exp_inplace(t2)
