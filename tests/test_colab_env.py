@@ -56,6 +56,18 @@ def test_the_pins_hold_and_nbgrader_is_absent(colab_env):
     assert versions[3], "nbgrader must not be installed in the Colab-like environment"
 
 
+def test_the_installed_kit_builds_its_compiled_objective(colab_env, tmp_path):
+    """The C source of Approach 3's objective ships in the (non-editable) install and builds there."""
+    import shutil
+
+    if not (os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler on this machine")
+    py, _ = colab_env
+    status = _run([str(py), "-c", "from tinychinchilla import _native; print(_native.kernel_status())"],
+                  env={**os.environ, "TINYCHINCHILLA_CACHE": str(tmp_path)})
+    assert status.startswith("compiled objective") and str(tmp_path) in status, status
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LESSONS)
 def test_lesson_runs_with_self_checks_passing(colab_env, name, tmp_path, monkeypatch):
