@@ -29,22 +29,22 @@ Measured on the Epoch points (2-core AMD EPYC VM with AVX2, one BLAS thread, gcc
 two runs of this script, each with --repeat 3, on 2026-11-23):
 
                                        run 1      run 2    speed-up of the default full grid
-    build of the compiled objective    0.19 s     0.17 s   (once per machine, then cached)
-    vectorised full grid (default)     1.62 s     1.41 s   best objective 0.0010182740178
-    full grid, numpy objective         2.60 s     2.41 s   1.60x / 1.71x slower than the default
-    vectorised pruned (prune=True)     0.47 s     0.39 s   3.4x / 3.6x faster than the default
-    plain scipy loop (scaled)        499.4 s    369.9 s    308x, 262x  (numpy objective: 192x, 154x)
-    scipy loop, analytic gradient     36.8 s     33.3 s     23x,  24x
-    scipy loop, finite differences   209.1 s    193.0 s    129x, 137x
+    build of the compiled objective    0.16 s     0.21 s   (once per machine, then cached)
+    vectorised full grid (default)     1.35 s     1.37 s   best objective 0.0010182740178
+    full grid, numpy objective         2.51 s     2.34 s   1.86x / 1.71x slower than the default
+    vectorised pruned (prune=True)     0.35 s     0.37 s   3.9x / 3.7x faster than the default
+    plain scipy loop (scaled)        399.3 s    401.2 s    295x, 293x  (numpy objective: 159x, 171x)
+    scipy loop, analytic gradient     37.2 s     38.9 s     28x,  28x
+    scipy loop, finite differences   204.5 s    236.8 s    151x, 173x
 
-Wall and CPU times agreed within 1%; the machine's speed drifts between runs by up to a third,
-which the ratios (measured side by side) mostly cancel. All fits reach the same optimum:
-E = 1.8172, A = 477.8, B = 2143.4, alpha = 0.34731, beta = 0.36717 (objectives within 1e-7 of
-each other). The full grid costs about 280,000 evaluations of the 240 points (43 L-BFGS
-iterations per start, 1.45 evaluations per iteration). The numpy objective spends about 23 ns
-per point and row, half of it in torch's exp, exp and log; the compiled one about 8 ns (one
-pass, libmvec's vector exp and log), after which the optimiser's own bookkeeping is about 40% of
-the fit.
+Wall and CPU times agreed within 1%. This VM's speed drifts by up to a third within minutes, which
+the ratios, measured side by side, mostly cancel. All fits reach the same optimum: E = 1.8172, A =
+477.8, B = 2143.4, alpha = 0.34731, beta = 0.36717 (objectives within 1e-7 of each other). The full
+grid costs about 280,000 evaluations of the 240 points (43 L-BFGS iterations per start, 1.45
+evaluations per iteration, in about 1,500 batched calls). The numpy objective spends about 23 ns per
+point and row, half of it in torch's exp, exp and log; the compiled one about 8 ns (one pass,
+libmvec's vector exp and log), after which the optimiser's own bookkeeping (numpy calls on (starts x
+5) arrays) is about half of the fit.
 
     python benchmarks/bench_fit.py            # defaults
     python benchmarks/bench_fit.py --help
