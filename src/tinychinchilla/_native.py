@@ -35,6 +35,7 @@ CFLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fno-trap
 LIBS = ("-lmvec", "-lm")
 _OFF = ("0", "false", "no", "off")
 
+
 class NativeKernel:
     """The loaded library. ``bind`` fixes the data and returns the objective of parameter rows."""
 
@@ -143,6 +144,7 @@ def _self_check(kernel: NativeKernel) -> None:
     x = np.column_stack([rng.uniform(-1, 1, 8), rng.uniform(0, 8, 8), rng.uniform(0, 8, 8),
                          rng.uniform(0, 1, 8), rng.uniform(0, 1, 8)])
     x[0] = (np.log(1.7), np.log(400), np.log(400), 0.34, 0.28)  # residuals inside delta too
+    x[1, 1] = 800.0  # exp(a) would overflow: the max-shifted loop
     weights = rng.integers(0, 3, (8, 37)).astype(float)
     for w in (None, weights[0], weights):
         ref = _HuberLse(log_n, log_d, log_loss, 1e-3, "sum", w, kernel="numpy")(x, np.arange(8))
