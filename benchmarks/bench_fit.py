@@ -270,7 +270,8 @@ def main(argv=None) -> int:
             print(f"  vs vectorised on the same {k} starts: objective rel. gap {gap_f:.1e}, "
                   f"parameter gap {gap_p:.1e} -> same optimum: {'yes' if same_sub else 'NO'}")
         print()
-        summary.append((label, scaled, scaled_cpu, ratios, same, same_pruned))
+        same_numpy = compare(num, result)[2]
+        summary.append((label, scaled, scaled_cpu, ratios, same, same_numpy, same_pruned))
 
     if args.gradient in ("all", "plain"):
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -292,11 +293,11 @@ def main(argv=None) -> int:
           f"({vec_wall / pru_wall:.2f}x faster); same optimum as the full grid: "
           f"{'yes' if pruned_same else 'no'}")
     scaled_note = " (scaled)" if k < N_GRID else ""
-    for label, scaled, scaled_cpu, ratios, same, same_pruned in summary:
+    for label, scaled, scaled_cpu, ratios, same, same_numpy, same_pruned in summary:
         print(f"  scipy loop ({label}): {scaled:.1f} s wall{scaled_note}")
         numpy_ratios = (scaled / num_wall, scaled_cpu / num_cpu)
         for name, wall_r, cpu_r, agree in (("full grid", ratios[0], ratios[1], same),
-                                           ("full grid, numpy objective", *numpy_ratios, same and numpy_same),
+                                           ("full grid, numpy objective", *numpy_ratios, same_numpy),
                                            ("pruned", ratios[2], ratios[3], same_pruned)):
             verdict = "meets" if min(wall_r, cpu_r) >= 250 else "below"
             print(f"    vectorised {name}: {wall_r:.0f}x wall, {cpu_r:.0f}x CPU ({verdict} target); "
