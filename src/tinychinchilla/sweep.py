@@ -96,46 +96,122 @@ class RunSpec:
         return f"C{self.budget_flops:.2e}_{self.shape}_s{self.seed}_{digest}".replace("+", "")
 
 
+#: Keys a grid file may use in each table (anything else is a typo, refused).
+GRID_KEYS = {
+    "top": {"defaults", "shapes", "budgets"},
+    "defaults": {"context_length", "batch_size", "lr", "seeds"},
+    "shapes": {"name", "d_model", "n_layer", "n_head", "lr"},
+    "budgets": {"flops", "shapes", "keep_checkpoints", "context_length", "batch_size", "lr", "seeds"},
+}
+
+
+def _positive_int(where: str, value, path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise GridError(f"{path}: {where} must be a positive whole number, got {value!r}")
+    return value
+
+
+def _positive_number(where: str, value, path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
+        raise GridError(f"{path}: {where} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _check_keys(where: str, table, allowed: set[str], path) -> None:
+    if not isinstance(table, dict):
+        raise GridError(f"{path}: {where} must be a table, got {table!r}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise GridError(f"{path}: {where} has unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def _settings(where: str, settings: dict, path) -> dict:
+    """Validated run settings (defaults overridden by a budget's own)."""
+    seeds = settings.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or any(
+            isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**63 for s in seeds):
+        raise GridError(f"{path}: {where}.seeds must be a list of whole numbers >= 0, e.g. [0, 1], got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise GridError(f"{path}: {where}.seeds lists a seed twice: {seeds}")
+    out = {"seeds": seeds,
+           "context_length": _positive_int(f"{where}.context_length", settings.get("context_length", 128), path),
+           "batch_size": _positive_int(f"{where}.batch_size", settings.get("batch_size", 8), path)}
+    if "lr" in settings:
+        out["lr"] = _positive_number(f"{where}.lr", settings["lr"], path)
+    return out
+
+
 def load_grid(path: str | os.PathLike) -> list[RunSpec]:
-    """Read a grid file (TOML; see small_runs/grid.toml) into run specs, in a fixed order."""
+    """Read a grid file (TOML; see small_runs/grid.toml) into run specs, in a fixed order.
+
+    Every value is checked before any run starts (types, ranges, unknown keys, repeated shape
+    names), so that a typo is one ``GridError`` naming the field, not a traceback hours later.
+    """
     try:
         grid = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
         raise GridError(f"grid file {path} does not exist") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise GridError(f"cannot read grid file {path} ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise GridError(f"{path} is not valid TOML: {exc}") from None
+    _check_keys("the grid", grid, GRID_KEYS["top"], path)
     defaults = grid.get("defaults", {})
+    _check_keys("[defaults]", defaults, GRID_KEYS["defaults"], path)
+    shape_list = grid.get("shapes", [])
+    if not isinstance(shape_list, list):
+        raise GridError(f"{path}: shapes must be [[shapes]] tables")
     shapes = {}
-    for i, s in enumerate(grid.get("shapes", [])):
+    for i, s in enumerate(shape_list):
+        _check_keys(f"shapes[{i}]", s, GRID_KEYS["shapes"], path)
         missing = {"name", "d_model", "n_layer", "n_head"} - set(s)
         if missing:
             raise GridError(f"{path}: shapes[{i}] lacks {sorted(missing)}")
+        if not isinstance(s["name"], str) or not s["name"]:
+            raise GridError(f"{path}: shapes[{i}].name must be a non-empty string, got {s['name']!r}")
+        for key in ("d_model", "n_layer", "n_head"):
+            _positive_int(f"shape {s['name']}: {key}", s[key], path)
+        if "lr" in s:
+            _positive_number(f"shape {s['name']}: lr", s["lr"], path)
         if s["d_model"] % s["n_head"]:
             raise GridError(f"{path}: shape {s['name']}: n_head={s['n_head']} must divide d_model={s['d_model']}")
+        if s["name"] in shapes:
+            raise GridError(f"{path}: two [[shapes]] are named {s['name']!r}; give each shape its own name")
         shapes[s["name"]] = s
-    if not grid.get("budgets"):
+    budgets = grid.get("budgets")
+    if not budgets:
         raise GridError(f"{path}: no [[budgets]] tables; add at least one with flops and shapes")
+    if not isinstance(budgets, list):
+        raise GridError(f"{path}: budgets must be [[budgets]] tables")
     specs = []
-    for i, b in enumerate(grid["budgets"]):
+    for i, b in enumerate(budgets):
+        _check_keys(f"budgets[{i}]", b, GRID_KEYS["budgets"], path)
         flops = b.get("flops")
-        if not isinstance(flops, (int, float)) or not flops > 0:
+        if isinstance(flops, bool) or not isinstance(flops, (int, float)) or not 0 < flops < math.inf:
             raise GridError(f"{path}: budgets[{i}].flops must be a positive number, got {flops!r}")
-        keep = set(b.get("keep_checkpoints", []))
-        for name in b.get("shapes", []):
+        names = b.get("shapes", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise GridError(f"{path}: budgets[{i}].shapes must be a list of shape names, got {names!r}")
+        keep_list = b.get("keep_checkpoints", [])
+        if not isinstance(keep_list, list) or not all(isinstance(n, str) for n in keep_list):
+            raise GridError(f"{path}: budgets[{i}].keep_checkpoints must be a list of shape names")
+        keep = set(keep_list)
+        for name in names:
             if name not in shapes:
                 raise GridError(f"{path}: budgets[{i}] names shape {name!r}, which no [[shapes]] defines")
-        unknown = keep - set(b.get("shapes", []))
+        unknown = keep - set(names)
         if unknown:
             raise GridError(f"{path}: budgets[{i}].keep_checkpoints names {sorted(unknown)} not in its shapes")
-        settings = {**defaults, **{k: v for k, v in b.items() if k not in ("flops", "shapes", "keep_checkpoints")}}
-        for seed in settings.get("seeds", [0]):
-            for name in b.get("shapes", []):
+        settings = _settings(f"budgets[{i}]", {**defaults, **{k: v for k, v in b.items()
+                                                              if k not in ("flops", "shapes", "keep_checkpoints")}}, path)
+        for seed in settings["seeds"]:
+            for name in names:
                 s = shapes[name]
                 specs.append(RunSpec(
                     budget_flops=float(flops), shape=name, d_model=s["d_model"], n_layer=s["n_layer"],
-                    n_head=s["n_head"], context_length=settings.get("context_length", 128),
+                    n_head=s["n_head"], context_length=settings["context_length"],
                     lr=float(s.get("lr", settings.get("lr", 3e-3))),
-                    batch_size=settings.get("batch_size", 8), seed=seed, keep_checkpoint=name in keep))
+                    batch_size=settings["batch_size"], seed=seed, keep_checkpoint=name in keep))
     ids = [s.run_id for s in specs]
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -246,18 +322,101 @@ def execute_run(spec: RunSpec, out: str, threads: int, commit: str, device: str 
     return spec.run_id
 
 
-def read_records(out: str | os.PathLike) -> list[dict]:
-    """All finished runs' records, sorted by budget then size then seed."""
+class DamagedRecord(ValueError):
+    """A run record that cannot be read (truncated, not JSON, or without its row); names the file."""
+
+
+class TableShrinks(RuntimeError):
+    """Rebuilding ``runs.csv`` would drop rows; refused unless explicitly allowed."""
+
+
+#: Where ``read_records(..., damaged="move")`` puts records it cannot read, inside ``<out>/runs``.
+DAMAGED_DIR = "damaged"
+
+
+def load_record(path: Path) -> dict:
+    """One run record, or ``DamagedRecord`` naming the file and what is wrong with it."""
+    try:
+        record = json.loads(Path(path).read_text())
+        row = record["row"]
+        for key in RUN_COLUMNS:
+            row[key]
+        record["curve"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise DamagedRecord(f"run record {path} is damaged ({what})") from None
+    return record
+
+
+def move_aside(path: Path) -> Path:
+    """Move a damaged record into ``runs/damaged/`` (kept for inspection, no longer counted as done)."""
+    target_dir = path.parent / DAMAGED_DIR
+    target_dir.mkdir(exist_ok=True)
+    target = target_dir / f"{path.stem}.{time.strftime('%Y%m%dT%H%M%S')}.json"
+    os.replace(path, target)
+    return target
+
+
+def read_records(out: str | os.PathLike, damaged: str = "raise") -> list[dict]:
+    """All finished runs' records, sorted by budget then size then seed.
+
+    A record that cannot be read raises ``DamagedRecord`` naming it (``damaged="raise"``), or is
+    moved into ``runs/damaged/`` with one line on stderr so that the sweep redoes that run
+    (``damaged="move"``, what the sweep itself does).
+    """
+    if damaged not in ("raise", "move"):
+        raise ValueError(f"damaged must be 'raise' or 'move', got {damaged!r}")
     records = []
     for path in sorted((Path(out) / "runs").glob("*.json")):
-        records.append(json.loads(path.read_text()))
+        try:
+            records.append(load_record(path))
+        except DamagedRecord as exc:
+            if damaged == "raise":
+                raise
+            target = move_aside(path)
+            print(f"warning: {exc}; moved it to {target}, its run will be redone", file=sys.stderr)
     records.sort(key=lambda r: (r["row"]["budget_flops"], r["row"]["params_non_embedding"], r["row"]["seed"]))
     return records
 
 
-def write_table(out: str | os.PathLike) -> int:
-    """Rebuild ``runs.csv`` from the records; returns the number of rows."""
-    records = read_records(out)
+def done_run_ids(out: str | os.PathLike) -> set[str]:
+    """Ids of the runs with a readable record; damaged records are moved aside (to be redone)."""
+    return {r["row"]["run_id"] for r in read_records(out, damaged="move")}
+
+
+def _table_run_ids(path: Path) -> list[str]:
+    """The run ids in an existing table ([] if there is none; placeholders if it has no run_id)."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        return []
+    return [row.get("run_id") or f"row {i}" for i, row in enumerate(rows)]
+
+
+def _damaged_run_ids(out: Path) -> set[str]:
+    """Runs whose records were moved aside as damaged (``<run_id>.<time>.json``)."""
+    return {p.name.split(".")[0] for p in (out / "runs" / DAMAGED_DIR).glob("*.json")}
+
+
+def write_table(out: str | os.PathLike, allow_fewer: bool = False) -> int:
+    """Rebuild ``runs.csv`` from the records; returns the number of rows.
+
+    Refuses (``TableShrinks``) to drop a row of the current table whose record is missing (a wrong
+    ``--out``, a ``runs/`` folder not copied), unless ``allow_fewer`` is set. Rows whose record
+    was found damaged and moved aside (named on stderr; the sweep redoes them) are dropped.
+    """
+    out = Path(out)
+    records = read_records(out, damaged="move")
+    table = out / "runs.csv"
+    before = _table_run_ids(table)
+    lost = set(before) - {r["row"]["run_id"] for r in records} - _damaged_run_ids(out)
+    if lost and not allow_fewer:
+        raise TableShrinks(
+            f"{table} has {len(before)} rows but {out / 'runs'} holds only {len(records)} readable "
+            f"records; rebuilding would drop {len(lost)} row(s) (e.g. {sorted(lost)[0]}). Check "
+            "--out (or copy the missing records into runs/), or pass --allow-fewer-rows to rebuild "
+            "from the records anyway")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(RUN_COLUMNS), lineterminator="\n")
     writer.writeheader()
@@ -345,14 +504,48 @@ def clean_stale_temporaries(out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker when the sweep's main process dies.
+
+    Without it, killing only the main process left its workers training every queued run and then
+    idling forever. On Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG);
+    elsewhere, and as a second line, a thread checks every second that the parent is still there.
+    A run cut short leaves no record (records are written atomically) and is redone next time.
+    """
+    import signal
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # died before the line above ran
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 def run_sweep(specs: list[RunSpec], out: str | os.PathLike, jobs: int = 1, threads: int | None = None,
               device: str = "auto", evaluate_mc: bool = True, progress: bool = True,
-              grid_path: str | None = None) -> list[str]:
+              grid_path: str | None = None, allow_fewer: bool = False) -> list[str]:
     """Run every spec without a record; returns the ids run now."""
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(out)
-    done = {p.stem for p in (out / "runs").glob("*.json")}
+    # The table may lag the records (a sweep killed between a record and the table): rebuild it
+    # from the records first. This also moves damaged records aside, so their runs are redone.
+    write_table(out, allow_fewer=allow_fewer)
+    done = done_run_ids(out)
     todo = [s for s in specs if s.run_id not in done]
     # Longest first keeps both workers busy to the end.
     todo.sort(key=lambda s: -s.budget_flops / s.d_model)
@@ -372,7 +565,8 @@ def run_sweep(specs: list[RunSpec], out: str | os.PathLike, jobs: int = 1, threa
             if bar is not None:
                 bar.update(1)
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             pending = {pool.submit(execute_run, s, str(out), threads, commit, device, evaluate_mc)
                        for s in todo}
             while pending:
@@ -405,6 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=parse_shard, default=None,
                    help="run only shard i of n (e.g. 2/4), for a job array; shards merge by copying runs/")
     p.add_argument("--merge", action="store_true", help="only rebuild runs.csv from the records in --out/runs")
+    p.add_argument("--allow-fewer-rows", action="store_true",
+                   help="let --merge or a sweep rebuild runs.csv with fewer rows than it has now "
+                        "(by default that is refused, since it would drop results)")
     p.add_argument("--list", action="store_true", help="print the runs this command would do, then stop")
     p.add_argument("--summary", action="store_true",
                    help="print each budget's runs as a markdown table (the IsoFLOP valleys), then stop")
@@ -416,7 +613,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out) if args.out else Path(args.grid).parent
     if args.merge:
-        print(f"{write_table(out)} rows in {out / 'runs.csv'}")
+        if not (out / "runs").is_dir():
+            raise SystemExit(f"error: {out} has no runs/ folder, so there are no records to merge; "
+                             "check --out (it is the folder holding runs/ and runs.csv)")
+        try:
+            print(f"{write_table(out, allow_fewer=args.allow_fewer_rows)} rows in {out / 'runs.csv'}")
+        except TableShrinks as exc:
+            raise SystemExit(f"error: {exc}")
         return 0
     if args.summary:
         try:
@@ -426,17 +629,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.jobs < 1:
         raise SystemExit("error: --jobs must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise SystemExit(f"error: --threads must be at least 1, got {args.threads}")
+    try:
+        from .model import pick_device
+
+        pick_device(args.device)  # before any run starts: a missing GPU is one line, not N tracebacks
+    except ValueError as exc:
+        raise SystemExit(f"error: --device: {exc}")
     try:
         specs = select_shard(load_grid(args.grid), args.shard)
     except GridError as exc:
         raise SystemExit(f"error: {exc}")
     if args.list:
-        done = {p.stem for p in (out / "runs").glob("*.json")}
+        done = done_run_ids(out) if (out / "runs").is_dir() else set()
         for s in specs:
             print(("done  " if s.run_id in done else "to do ") + s.run_id)
         return 0
-    run_sweep(specs, out, jobs=args.jobs, threads=args.threads, device=args.device,
-              evaluate_mc=not args.no_eval, progress=not args.quiet, grid_path=args.grid)
+    try:
+        run_sweep(specs, out, jobs=args.jobs, threads=args.threads, device=args.device,
+                  evaluate_mc=not args.no_eval, progress=not args.quiet, grid_path=args.grid,
+                  allow_fewer=args.allow_fewer_rows)
+    except TableShrinks as exc:
+        raise SystemExit(f"error: {exc}")
     return 0
 
 
