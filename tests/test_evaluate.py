@@ -229,3 +229,81 @@ def test_mc_accuracies_share_one_pass_and_match_score_items(corpus):
         assert both[mode].predictions == alone.predictions and both[mode].score == mode
     with pytest.raises(ValueError, match="unknown score mode"):
         mc_accuracies(model, corpus, modes=("best",))
+
+
+# -- checkpoints: one kit function loads and checks them (lesson 07) --------------------------
+
+
+def _tiny_model(vocab_size=84, seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=vocab_size, context_length=128, n_layer=1, n_head=2, d_model=16))
+
+
+def test_checkpoint_round_trip_and_damage_is_refused(corpus, tmp_path):
+    from tinychinchilla.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+    model = _tiny_model()
+    path = save_checkpoint(model, corpus, tmp_path / "m.pt")
+    loaded = load_checkpoint(path, corpus)
+    assert not loaded.training
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor)
+
+    # A flipped bit in the weights: refused by the hash (it used to score 25.5%).
+    ckpt = torch.load(path, weights_only=True)
+    flipped = dict(ckpt, state_dict=dict(ckpt["state_dict"]))
+    key = next(k for k, v in flipped["state_dict"].items() if v.dim() == 2)
+    w = flipped["state_dict"][key].clone()
+    w.view(-1).view(torch.int32)[3] ^= 1 << 30
+    flipped["state_dict"][key] = w
+    torch.save(flipped, tmp_path / "flipped.pt")
+    with pytest.raises(CheckpointError, match="differ from the ones saved"):
+        load_checkpoint(tmp_path / "flipped.pt", corpus)
+
+    # NaN weights saved as such (a diverged run): refused (they used to score exactly 25.0%).
+    broken = _tiny_model()
+    with torch.no_grad():
+        next(broken.parameters()).view(-1)[:16] = float("nan")
+    save_checkpoint(broken, corpus, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match="16 weights are NaN"):
+        load_checkpoint(tmp_path / "nan.pt", corpus)
+
+    # Another vocabulary, or another text with the same 84 characters.
+    wide = dataclasses_replace(corpus, vocab=corpus.vocab + "".join(chr(0x100 + i) for i in range(16)))
+    save_checkpoint(_tiny_model(vocab_size=100), wide, tmp_path / "v100.pt")
+    with pytest.raises(CheckpointError, match="100-character vocabulary, not this corpus's 84"):
+        load_checkpoint(tmp_path / "v100.pt", corpus)
+    other_text = dataclasses_replace(corpus, name="my_text.txt", text_sha256="0" * 64)
+    save_checkpoint(_tiny_model(), other_text, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="trained on another text"):
+        load_checkpoint(tmp_path / "other.pt", corpus)
+
+    # Not a checkpoint at all, a truncated file, an old-style dict without the corpus record.
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt", corpus)
+    (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "cut.pt", corpus)
+    torch.save({"model_config": ckpt["model_config"], "state_dict": ckpt["state_dict"]}, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="not a kit checkpoint"):
+        load_checkpoint(tmp_path / "old.pt", corpus)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt", corpus)
+
+
+def dataclasses_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+def test_scoring_refuses_nan_logits_and_another_vocabulary(corpus, items):
+    broken = _tiny_model()
+    with torch.no_grad():
+        next(broken.parameters()).view(-1)[:16] = float("nan")
+    with pytest.raises(ev.NonFiniteLogits, match="NaN or infinite logits"):
+        ev.score_items(broken, corpus, items[:8])
+    for vocab_size in (50, 100):  # 50 used to raise an unexplained IndexError, 100 was scored
+        with pytest.raises(ValueError, match=f"vocab_size={vocab_size} but the corpus"):
+            ev.score_items(_tiny_model(vocab_size=vocab_size), corpus, items[:8])

@@ -82,7 +82,12 @@ def test_gopher_and_chinchilla_shaped_pair(rows):
     assert big["params_non_embedding"] / small["params_non_embedding"] == pytest.approx(4, rel=0.1)
     assert small["final_val_loss"] < big["final_val_loss"]  # the compute-optimal one wins on loss
     state = torch.load(kept[0], map_location="cpu", weights_only=True)
-    assert set(state) == {"model_config", "state_dict"}
+    assert set(state) == {"model_config", "state_dict", "corpus", "weights_sha256"}
+    from tinychinchilla.checkpoint import load_checkpoint
+    from tinychinchilla.data import load_corpus
+
+    for path in kept:  # each verifies against its hash and the Shakespeare corpus
+        load_checkpoint(path, load_corpus())
 
 
 def test_size_and_manifest():

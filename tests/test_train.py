@@ -108,3 +108,51 @@ def test_cli_runs_and_reports(corpus, tmp_path, capsys):
     for word in ("parameters", "FLOPs", "tokens/s", "validation", "--- sample ---"):
         assert word in out
     assert png.stat().st_size > 10_000
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "tinychinchilla.train", "--quiet", "--sample-chars", "0",
+                           "--d-model", "16", "--n-head", "2", "--n-layer", "1", "--context-length", "16",
+                           *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tokens", "inf"], "error: --tokens must be a positive finite number, got inf"),
+    (["--tokens", "nan"], "error: --tokens must be a positive finite number, got nan"),
+    (["--tokens", "0.5"], "error: --tokens must be a whole number of tokens >= 1, got 0.5"),
+    (["--tokens", "1e30"], "error: --tokens 1e+30 is more than this kit trains"),
+    (["--flops", "inf"], "error: --flops must be a positive finite number, got inf"),
+    (["--flops", "1e40"], "error: the budget gives"),
+    (["--seed", "1e30"], "--seed: must be from 0 to 2**63 - 1"),
+    (["--seed", "-1"], "--seed: must be from 0 to 2**63 - 1"),
+    (["--tokens", "1e4", "--plot", "/no/such/folder/curve.png"], "error: --plot /no/such/folder/curve.png: cannot write"),
+    (["--tokens", "1e4", "--plot", "curve.txt"], "error: --plot curve.txt: unknown image type '.txt'"),
+])
+def test_cli_refuses_bad_budgets_and_paths_before_training(corpus, args, message):
+    proc = _cli(*args)
+    assert proc.returncode in (1, 2), proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert message in lines[-1], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_text_file_problems_are_one_line(tmp_path):
+    proc = _cli("--tokens", "1e4", "--text-file", str(tmp_path))
+    assert proc.returncode == 1 and proc.stderr.strip() == f"error: {tmp_path} is a folder; give the path of a UTF-8 text file."
+    short = tmp_path / "short.txt"
+    short.write_text("abcdefghij\n" * 1000)  # 11,000 characters: a 550-character validation split
+    proc = _cli("--tokens", "1e4", "--text-file", str(short), "--context-length", "600")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error: the val split has 550 characters, fewer than one window")
+
+
+def test_cli_plot_without_extension_reports_the_png_it_writes(corpus, tmp_path, capsys):
+    main(["--d-model", "16", "--n-layer", "1", "--n-head", "2", "--context-length", "16",
+          "--tokens", "2048", "--quiet", "--sample-chars", "0", "--plot", str(tmp_path / "curve")])
+    assert f"loss curve written to {tmp_path / 'curve.png'}" in capsys.readouterr().out
+    assert (tmp_path / "curve.png").is_file() and not (tmp_path / "curve").exists()
+
+
+def test_bad_seed_in_config():
+    with pytest.raises(ValueError, match="seed must be a whole number"):
+        TrainConfig(tokens=10, seed=10**30)

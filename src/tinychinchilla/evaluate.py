@@ -265,11 +265,11 @@ def score_items(model: torch.nn.Module, corpus: Corpus, items: list[Item], k_sho
         raise ValueError(f"k_shot must be a non-negative integer, got {k_shot!r}")
     _positive_int("batch_size", batch_size)
     items = list(items)
-    _check_model_and_items(model, items)
+    _check_model_and_items(model, items, corpus)
     return _results(model, corpus, items, int(k_shot), int(batch_size), (score,))[score]
 
 
-def _check_model_and_items(model: torch.nn.Module, items: list[Item]) -> None:
+def _check_model_and_items(model: torch.nn.Module, items: list[Item], corpus: Corpus) -> None:
     if not items:
         raise ValueError("no items to score; build some with build_items(corpus, n_items=...)")
     cfg = getattr(model, "cfg", None)
@@ -284,6 +284,16 @@ def _check_model_and_items(model: torch.nn.Module, items: list[Item]) -> None:
             f"they sum to at most {context_length}")
     if any(len(it.choices) != N_CHOICES for it in items):
         raise ValueError(f"every item must have {N_CHOICES} choices")
+    vocab_size = getattr(cfg, "vocab_size", None)
+    if vocab_size is not None and vocab_size != corpus.vocab_size:
+        raise ValueError(
+            f"the model has vocab_size={vocab_size} but the corpus {corpus.name!r} has "
+            f"{corpus.vocab_size} characters: it was trained on another vocabulary, so its token ids "
+            "mean other characters; load it with checkpoint.load_checkpoint(path, corpus) to check")
+
+
+class NonFiniteLogits(ValueError):
+    """The model produced NaN or infinite logits: its weights are broken; no accuracy is given."""
 
 
 def _results(model: torch.nn.Module, corpus: Corpus, items: list[Item], k_shot: int,
@@ -358,6 +368,12 @@ def _choice_logprobs(model: torch.nn.Module, rows: list[list[int]], n_choice: li
             x, y = full[:, :-1].to(device), full[:, 1:].to(device)
             with autocast(device):
                 logits, _ = model(x)  # (B, width, V)
+            if not bool(torch.isfinite(logits).all()):
+                # argmax over NaN scores picks choice 0 every time: an accuracy that looks real
+                raise NonFiniteLogits(
+                    "the model produced NaN or infinite logits, so its answers mean nothing; its "
+                    "weights are broken (a diverged run or a damaged checkpoint): retrain it or "
+                    "restore the checkpoint")
             # the choice's characters are the targets at positions [len - 1 - n_choice, len - 1);
             # only the positions from the earliest such start need the softmax
             nc = torch.tensor(n_choice[b0:b0 + batch_rows])[:, None]
@@ -395,5 +411,5 @@ def mc_accuracies(model: torch.nn.Module, corpus: Corpus, *, n_items: int = 1000
     items = build_items(corpus, n_items=n_items, context_chars=context_chars,
                         choice_chars=choice_chars, seed=seed)
     _positive_int("batch_size", batch_size)
-    _check_model_and_items(model, items)
+    _check_model_and_items(model, items, corpus)
     return _results(model, corpus, items, 0, batch_size, tuple(modes))

@@ -307,13 +307,9 @@ def execute_run(spec: RunSpec, out: str, threads: int, commit: str, device: str 
     }
     out_dir = Path(out)
     if spec.keep_checkpoint:
-        ckpt = out_dir / "checkpoints" / f"{spec.run_id}.pt"
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=ckpt.parent, prefix=f".{ckpt.name}.", suffix=".tmp")
-        os.close(fd)
-        torch.save({"model_config": result.model_config, "state_dict": result.model.state_dict()}, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, ckpt)
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(result.model, corpus, out_dir / "checkpoints" / f"{spec.run_id}.pt")
     record = {"row": row, "spec": asdict(spec), "model_config": result.model_config,
               "train_config": result.train_config,
               "curve": {k: [round(v, 6) if isinstance(v, float) else v for v in vals]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,6 +22,11 @@ import torch
 from .counting import flops_6nd, flops_appendix_f, flops_executed, param_counts
 from .data import BatchSampler, Corpus, CorpusError, load_corpus, unigram_entropy
 from .model import GPT, GPTConfig, autocast, pick_device
+
+
+#: The largest token budget ``train`` accepts: 1e13 characters is months on a GPU at this scale,
+#: so anything above is a typo (1e30, inf) that would otherwise run until killed.
+MAX_TOKENS = 1e13
 
 
 @dataclass
@@ -52,10 +59,16 @@ class TrainConfig:
     def __post_init__(self):
         if (self.tokens is None) == (self.flops is None):
             raise ValueError("give exactly one budget: tokens (D) or flops (C)")
-        if self.tokens is not None and not self.tokens > 0:
+        if self.tokens is not None and not (self.tokens > 0 and math.isfinite(self.tokens)):
             raise ValueError(f"tokens must be positive, got {self.tokens}")
-        if self.flops is not None and not self.flops > 0:
-            raise ValueError(f"flops must be positive, got {self.flops}")
+        if self.tokens is not None and self.tokens > MAX_TOKENS:
+            raise ValueError(f"tokens={self.tokens:.3g} is more than this kit trains ({MAX_TOKENS:.0e}; "
+                             "years on one machine): give a smaller budget")
+        if self.flops is not None and not (self.flops > 0 and math.isfinite(self.flops)):
+            raise ValueError(f"flops must be a positive finite number, got {self.flops}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
+                or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
         if self.flops_params not in ("non_embedding", "total"):
             raise ValueError(f"flops_params must be 'non_embedding' or 'total', got {self.flops_params!r}")
         for name in ("batch_size", "curve_points", "val_points", "val_windows", "final_val_windows"):
@@ -193,6 +206,15 @@ def train(model_cfg: GPTConfig, cfg: TrainConfig, corpus: Corpus | None = None,
         raise ValueError(f"the budget gives {tokens:,} tokens, less than one batch of "
                          f"{per_step:,} (batch_size x context_length); raise the budget or shrink the batch")
     tokens = steps * per_step  # what is actually trained on
+    if tokens > MAX_TOKENS:
+        raise ValueError(f"the budget gives {tokens:.3g} tokens, more than this kit trains "
+                         f"({MAX_TOKENS:.0e}; years on one machine): give a smaller budget")
+    for split in ("train", "val"):
+        if len(getattr(corpus, split)) <= model_cfg.context_length:
+            raise ValueError(
+                f"the {split} split has {len(getattr(corpus, split)):,} characters, fewer than one "
+                f"window of context_length + 1 = {model_cfg.context_length + 1}; use a shorter "
+                "context (--context-length) or a longer text")
     counts = param_counts(model_cfg)
     n_for_flops = counts.non_embedding if cfg.flops_params == "non_embedding" else counts.total
 
@@ -266,6 +288,21 @@ def sample_text(model: GPT, corpus: Corpus, prompt: str = "\n", chars: int = 300
     return corpus.decode(out[0, len(prompt):].tolist())
 
 
+def _seed(text: str) -> int:
+    """--seed: a whole number (``1e3`` is accepted when it is one)."""
+    try:
+        value = float(text) if any(c in text.lower() for c in ".e") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value == int(value)):
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}")
+        value = int(value)
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 2**63 - 1, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     m, t = GPTConfig(), TrainConfig(tokens=1)
     p = argparse.ArgumentParser(
@@ -283,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("optimisation")
     o.add_argument("--lr", type=float, default=t.lr, help="peak learning rate (default %(default)s)")
     o.add_argument("--batch-size", type=int, default=t.batch_size, help="sequences per step (default %(default)s)")
-    o.add_argument("--seed", type=int, default=t.seed, help="seed for weights and batches (default %(default)s)")
+    o.add_argument("--seed", type=_seed, default=t.seed, help="seed for weights and batches, a whole number (default %(default)s)")
     o.add_argument("--device", default=t.device, help="auto, cpu, cuda or mps (default %(default)s)")
     r = p.add_argument_group("input and output")
     r.add_argument("--text-file", default=None, help="train on this UTF-8 text file instead of Shakespeare")
@@ -293,10 +330,47 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_budget_flag(flag: str, value: float | None) -> None:
+    """One line naming the flag for a budget that is not a usable number (before any work)."""
+    if value is None:
+        return
+    if not (math.isfinite(value) and value > 0):
+        raise SystemExit(f"error: {flag} must be a positive finite number, got {value}")
+    if flag == "--tokens" and (value < 1 or value != int(value)):
+        raise SystemExit(f"error: --tokens must be a whole number of tokens >= 1, got {value:g}")
+
+
+def plot_path(path: str) -> Path:
+    """Where ``--plot`` will write: ``.png`` added when there is no extension (matplotlib does
+    that too, so the report names the real file), and the folder checked before training."""
+    out = Path(path)
+    if not out.suffix:
+        out = out.with_name(out.name + ".png")
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    if out.suffix[1:].lower() not in formats:
+        raise SystemExit(f"error: --plot {path}: unknown image type {out.suffix!r}; use one of "
+                         f"{', '.join('.' + f for f in sorted(formats))}")
+    folder = out.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK) or out.is_dir():
+        raise SystemExit(f"error: --plot {path}: cannot write there ({folder} is not a writable folder"
+                         + (f", and {out} is a folder" if out.is_dir() else "") + ")")
+    return out
+
+
 def main(argv: list[str] | None = None) -> TrainResult:
     args = build_parser().parse_args(argv)
     if args.tokens is None and args.flops is None:
         args.tokens = 2e6
+    _check_budget_flag("--tokens", args.tokens)
+    _check_budget_flag("--flops", args.flops)
+    if args.tokens is not None and args.tokens > MAX_TOKENS:
+        raise SystemExit(f"error: --tokens {args.tokens:g} is more than this kit trains "
+                         f"({MAX_TOKENS:.0e}; years on one machine)")
+    if args.seed < 0 or args.seed >= 2**63:
+        raise SystemExit(f"error: --seed must be from 0 to 2**63 - 1, got {args.seed}")
+    plot = plot_path(args.plot) if args.plot else None
     try:
         corpus = load_corpus(args.text_file)
         model_cfg = GPTConfig(vocab_size=corpus.vocab_size, context_length=args.context_length,
@@ -312,10 +386,13 @@ def main(argv: list[str] | None = None) -> TrainResult:
         print("\n--- sample ---")
         print(sample_text(result.model, corpus, chars=args.sample_chars, seed=args.seed))
         print("--------------")
-    if args.plot:
+    if plot is not None:
         from .plots import plot_training_curve
-        plot_training_curve(result, args.plot, unigram=unigram_entropy(corpus.val))
-        print(f"loss curve written to {args.plot}")
+        try:
+            plot_training_curve(result, plot, unigram=unigram_entropy(corpus.val))
+        except OSError as exc:
+            raise SystemExit(f"error: could not write {plot} ({exc.strerror or exc})")
+        print(f"loss curve written to {plot}")
     return result
 
 

@@ -85,7 +85,8 @@ def gaussian_smooth_steps(steps: np.ndarray, loss: np.ndarray, window: float) ->
     steps, the mean train loss since the previous logged step. So each step k is given the logged
     mean of the interval that contains it (the interval ending at the first logged step >= k), and
     the smoothed value at a logged step s is the Gaussian-weighted mean of those per-step values
-    over s - window/2 .. s + window/2 (steps past the run's ends left out). The paper gives no
+    over s - window/2 .. s + window/2 (near a run's ends, over as many steps on each side as exist
+    on both, so the first and last points are left as they are). The paper gives no
     width for the Gaussian; we take sigma = window / 4, so that the window spans +-2 sigma. Where
     logged steps are closer together than the window (early in a run) this smooths as the paper
     did; where they are farther apart, each logged value already averages more steps than the
@@ -97,7 +98,10 @@ def gaussian_smooth_steps(steps: np.ndarray, loss: np.ndarray, window: float) ->
     offsets = np.arange(-half, half + 1)
     kernel = np.exp(-0.5 * (offsets / (window / 4.0)) ** 2)
     k = steps[:, None] + offsets[None, :]  # (logged points, window) step numbers
-    inside = (k > steps[0] - 1) & (k <= steps[-1])
+    # Near a run's ends the window shrinks symmetrically (to the steps that exist on both sides),
+    # so that a falling curve's first points are not pulled down by later, lower ones.
+    reach = np.minimum(steps - steps[0], steps[-1] - steps)[:, None]
+    inside = np.abs(offsets)[None, :] <= np.minimum(reach, half)
     interval = np.minimum(np.searchsorted(steps, k, side="left"), steps.size - 1)
     weights = np.where(inside, kernel[None, :], 0.0)
     return (weights * loss[interval]).sum(axis=1) / weights.sum(axis=1)
