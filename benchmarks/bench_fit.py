@@ -56,7 +56,7 @@ import os
 
 # One BLAS thread, set before numpy loads: scipy's L-BFGS-B calls BLAS on 5-vectors, and a
 # threaded OpenBLAS on a busy 2-core machine makes each call about 10x slower, which would
-# flatter the vectorised fit. (fit.py's loop also limits OpenBLAS itself; this covers other
+# flatter the vectorised fit. (The fit's scipy loop also limits OpenBLAS itself; this covers other
 # BLAS builds.) Both sides of the comparison then run on one core.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")

@@ -1,4 +1,4 @@
-"""Tests for fit.py: the three approaches recover known laws, the batched L-BFGS is a faithful
+"""Tests for the fit package: the three approaches recover known laws, the batched L-BFGS is a faithful
 per-start L-BFGS, successive halving (prune=True) reaches the full grid's optimum, the Epoch points
 give the published exact-grid fit, and bad input is refused."""
 
