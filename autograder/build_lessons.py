@@ -10,15 +10,29 @@ lessons/ is up to date without writing anything.
 
 The solution notebooks are the single source. They are committed without outputs; after trying
 one in Jupyter, a plain run of this script clears its outputs in place (`--check` reports them).
+
+Three parts of every solution notebook are generated here, in place, before nbgrader runs, so
+they come from one setting each (`--check` reports a notebook that disagrees):
+
+* the Colab badge in the title cell and the Colab install line of the set-up cell (the first
+  code cell), from the repository URL in pyproject.toml's ``[project.urls] Repository``: after
+  forking the course, change that one line and run `make lessons`;
+* the run-time line under the badge, from the README's lesson table (time on 2 CPU cores / a GPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import nbformat
 
@@ -28,10 +42,106 @@ CONFIG_FILE = HERE / "nbgrader_config.py"
 SOLUTIONS = ROOT / "solutions"
 LESSONS = ROOT / "lessons"
 GRADEBOOK = HERE / "gradebook.db"
+PYPROJECT = ROOT / "pyproject.toml"
+README = ROOT / "README.md"
+#: The branch the Colab badges open the lessons from.
+BRANCH = "main"
+#: False until benchmarks/gpu_check.py has measured the lessons on a GPU: the README's GPU times are estimates.
+GPU_TIMES_MEASURED = False
 
 
 class BuildError(RuntimeError):
     """nbgrader failed; the message carries its log."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The generated parts: Colab badge, install line, run time
+# ---------------------------------------------------------------------------------------------
+
+
+def repository_url(pyproject: Path = PYPROJECT) -> str:
+    """The course's repository, ``https://github.com/OWNER/NAME``: the one place it is set."""
+    urls = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"].get("urls", {})
+    url = str(urls.get("Repository", "")).rstrip("/")
+    if url.endswith(".git"):
+        url = url[:-4]
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        raise SystemExit(f"error: {pyproject} [project.urls] Repository must be "
+                         f"https://github.com/OWNER/NAME (Colab opens notebooks from GitHub), got {url!r}")
+    return url
+
+
+def colab_badge(name: str, url: str) -> str:
+    """The markdown of lesson ``name``'s Open-in-Colab badge."""
+    path = url.removeprefix("https://github.com/")
+    return ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{path}/blob/{BRANCH}/lessons/{name}.ipynb)")
+
+
+def install_header(url: str) -> str:
+    """The start of every set-up cell, up to ``import torch``: the install on Colab."""
+    return (
+        "# On Colab, install the kit first; it carries the shipped runs (small_runs/), and Colab's own\n"
+        "# PyTorch is kept (the kit asks for torch>=2.3, which it already satisfies). Elsewhere, `make lab`\n"
+        "# has installed everything. (Generated from pyproject.toml by autograder/build_lessons.py.)\n"
+        "import sys\n"
+        "\n"
+        "if \"google.colab\" in sys.modules:\n"
+        f"    %pip install --quiet \"tinychinchilla @ git+{url}\"\n"
+        "\n")
+
+
+_TIME_ROW = re.compile(r"^\|\s*`lessons/(\d\d-[\w-]+)\.ipynb`\s*\|.*\|\s*([^|/]+?)\s*/\s*([^|/]+?)\s*\|\s*$")
+
+
+def lesson_times(readme: Path = README) -> dict[str, tuple[str, str]]:
+    """``{lesson name: (time on 2 CPU cores, time on a GPU)}`` from the README's lesson table."""
+    times = {}
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        m = _TIME_ROW.match(line)
+        if m:
+            times[m.group(1)] = (m.group(2), m.group(3))
+    return times
+
+
+def _words(time: str) -> str:
+    time = time.strip()
+    for sign, word in (("~", "about "), ("<", "under "), (">", "over ")):
+        if time.startswith(sign):
+            return word + time[1:].strip()
+    return time
+
+
+def time_line(cpu: str, gpu: str) -> str:
+    gpu_note = "" if GPU_TIMES_MEASURED else " (estimated: not yet measured on a GPU)"
+    return f"**Time:** {_words(cpu)} on a 2-core CPU; {_words(gpu)} on a GPU{gpu_note}."
+
+
+_BADGE = re.compile(r"^\[!\[Open In Colab\]\(.*$")
+_TIME = re.compile(r"^\*\*Time:\*\* .*$")
+
+
+def with_generated_cells(nb, name: str, url: str, times: dict[str, tuple[str, str]]):
+    """``nb`` with its badge, run-time line and Colab install line as generated (in place)."""
+    if name not in times:
+        raise SystemExit(f"error: README.md's lesson table has no row for lessons/{name}.ipynb "
+                         "(its last column gives the time on 2 CPU cores / a GPU); add one")
+    title = nb.cells[0]
+    lines = title.source.split("\n")
+    if title.cell_type != "markdown" or not lines[0].startswith("# "):
+        raise SystemExit(f"error: {name}: the first cell must be the markdown title ('# Lesson ...')")
+    body = [ln for ln in lines[1:] if not (_BADGE.match(ln) or _TIME.match(ln))]
+    while body and not body[0].strip():
+        body.pop(0)
+    title.source = "\n".join([lines[0], "", colab_badge(name, url), "", time_line(*times[name]), ""] + body)
+
+    setup = next((c for c in nb.cells if c.cell_type == "code"), None)
+    marker = "\nimport torch\n"
+    if setup is None or marker not in "\n" + setup.source:
+        raise SystemExit(f"error: {name}: the first code cell must be the set-up cell (with `import torch`)")
+    rest = ("\n" + setup.source).split(marker, 1)[1]
+    setup.source = install_header(url) + "import torch\n" + rest
+    return nb
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,15 +281,26 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: no solution notebooks (NN-name.ipynb) in {args.solutions}")
 
     problems: list[str] = []
+    url, times = repository_url(), lesson_times()
     for path in paths:
         nb = nbformat.read(path, as_version=4)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         if has_outputs(nb):
             if args.check:
-                problems.append(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
-                                "has outputs or execution counts (run `make lessons` to clear them)")
+                problems.append(f"{shown}: has outputs or execution counts (run `make lessons` to clear them)")
             else:
-                path.write_text(render(clear_outputs(nb)), encoding="utf-8")
+                nb = clear_outputs(nb)
                 print(f"cleared     outputs of {path}")
+        before = render(nb)
+        after = render(with_generated_cells(nb, path.stem, url, times))
+        if after != before:
+            if args.check:
+                problems.append(f"{shown}: its Colab badge, install line or run time disagrees with "
+                                "pyproject.toml / README.md (run `make lessons`)")
+            else:
+                print(f"generated   badge, install line and run time of {shown}")
+        if not args.check and after != path.read_text(encoding="utf-8"):
+            path.write_text(after, encoding="utf-8")
 
     with tempfile.TemporaryDirectory(prefix="tinychinchilla-course-") as tmp:
         released = generate(paths, Path(tmp), args.gradebook, use_db=args.gradebook is not None)

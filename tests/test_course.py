@@ -31,7 +31,6 @@ QID_IN_CODE = re.compile(r"""check\.(?:check|assert_answer)\(\s*["'](\d\d\.[a-z0
 HIDDEN_CALL = re.compile(r"""check\.assert_answer\(\s*["'](\d\d\.[a-z0-9_]+)["']\s*,\s*([A-Za-z_]\w*)\s*\)""")
 CELL_TIMEOUT = 120  # seconds per cell, as c.Execute.timeout in autograder/nbgrader_config.py
 NOTEBOOK_BUDGET = 180  # seconds for a whole notebook in fast mode, even on a busy 2-core machine
-COLAB = "https://colab.research.google.com/github/tinychinchilla/tinychinchilla/blob/main/lessons/{}.ipynb"
 
 
 def _load_build_module():
@@ -272,8 +271,9 @@ def test_lesson_opens_with_the_course_header(name):
     nb = _read(LESSONS / f"{name}.ipynb")
     header = nb.cells[0].source
     assert nb.cells[0].cell_type == "markdown"
-    assert COLAB.format(name) in header and "colab-badge.svg" in header
-    for part in ("**Objectives.**", "**Paper sections.**", "**Run time.**", "2-core CPU", "GPU"):
+    build = _load_build_module()  # the badge and the install line come from pyproject.toml
+    assert build.colab_badge(name, build.repository_url()) in header and "colab-badge.svg" in header
+    for part in ("**Objectives.**", "**Paper sections.**", "**Time:**", "2-core CPU", "GPU"):
         assert part in header, f"{name}: the header lacks {part!r}"
     first_code = next(c for c in nb.cells if c.cell_type == "code").source
     assert '"google.colab" in sys.modules' in first_code and "%pip install" in first_code

@@ -74,14 +74,15 @@ def test_environment_variable_pointing_nowhere_is_an_error(tmp_path, monkeypatch
         runs.small_runs_dir()
 
 
-def test_working_directory_then_a_clear_error(no_env, toy, tmp_path, monkeypatch):
-    # a plain (non-editable) install: the package is not inside a clone
-    monkeypatch.setattr(runs, "__file__", str(tmp_path / "site" / "lib" / "tinychinchilla" / "runs.py"))
-    monkeypatch.chdir(toy.parent)
+def test_packaged_copy_then_a_clear_error(no_env, toy, tmp_path, monkeypatch):
+    # a plain (non-editable) install: the package is not inside a checkout, and reads its own copy
+    site = tmp_path / "site" / "lib" / "tinychinchilla"
+    monkeypatch.setattr(runs, "__file__", str(site / "runs.py"))
+    monkeypatch.setattr(runs, "PACKAGED", toy)
+    monkeypatch.chdir(tmp_path)
     assert runs.small_runs_dir() == toy.resolve()
-    (tmp_path / "elsewhere").mkdir()
-    monkeypatch.chdir(tmp_path / "elsewhere")
-    with pytest.raises(FileNotFoundError, match="clone"):
+    monkeypatch.setattr(runs, "PACKAGED", site / "small_runs")
+    with pytest.raises(FileNotFoundError, match="reinstall"):
         runs.small_runs_dir()
 
 

@@ -2,9 +2,10 @@
 
 ``small_runs/`` is the kit's own tiny-scale Chinchilla sweep: IsoFLOP budgets of seven model
 sizes each, trained once with ``python -m tinychinchilla.sweep --grid small_runs/grid.toml``
-(see ``small_runs/README.md``). It lives in the repository, not in the package, so the lessons
-need a clone of the repository (on Colab their first cell clones it and installs it with
-``pip install -e``). This module finds it and hands it out in the shapes the fits want:
+(see ``small_runs/README.md``). The folder at the top of the repository is the source of truth;
+the package carries an identical copy (``tinychinchilla/small_runs``, package data, under 1 MB),
+so a plain ``pip install`` is enough for every lesson. This module is the one loader: it finds
+the folder and hands it out in the shapes the fits want:
 
 * ``load_runs``: the rows of ``runs.csv`` (lesson 02: what a budget buys, the optimum per budget);
 * ``load_records``: the per-run JSON records, with loss curves and configs (lesson 02);
@@ -29,7 +30,6 @@ from .sweep import DamagedRecord, read_records, read_table
 
 __all__ = [
     "ENV_VAR",
-    "REPOSITORY",
     "small_runs_dir",
     "load_runs",
     "load_records",
@@ -41,9 +41,9 @@ __all__ = [
 
 #: Environment variable that points at a ``small_runs/`` folder (overrides the search).
 ENV_VAR = "TINYCHINCHILLA_SMALL_RUNS"
-#: Where to get the data when only the package is installed.
-REPOSITORY = "https://github.com/tinychinchilla/tinychinchilla"
 TABLE = "runs.csv"
+#: The copy that travels with the package (pyproject.toml maps small_runs/ to it).
+PACKAGED = Path(__file__).resolve().parent / "small_runs"
 
 _PARAMS = {"non_embedding": "params_non_embedding", "total": "params_total"}
 
@@ -53,12 +53,13 @@ def _is_small_runs(path: Path) -> bool:
 
 
 def small_runs_dir() -> Path:
-    """The ``small_runs/`` folder the lessons read (lessons 02-05).
+    """The ``small_runs/`` folder the lessons read (lessons 02-07).
 
     Looked for, in order: the folder named by ``$TINYCHINCHILLA_SMALL_RUNS``; ``small_runs/`` at
-    the root of the repository this package was installed from (an editable install or a clone:
-    ``src/tinychinchilla`` sits two levels below it); ``./small_runs``. A folder counts when it
-    holds ``runs.csv`` and ``runs/``. Raises FileNotFoundError saying what to do otherwise.
+    the root of the checkout this package runs from (an editable install: ``src/tinychinchilla``
+    sits two levels below it), so a regenerated sweep is read at once; the copy installed with
+    the package (a wheel, ``pip install git+...``, Colab). A folder counts when it holds
+    ``runs.csv`` and ``runs/``. Raises FileNotFoundError saying what to do otherwise.
     """
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
@@ -67,17 +68,16 @@ def small_runs_dir() -> Path:
             return path.resolve()
         raise FileNotFoundError(
             f"${ENV_VAR} is set to {env!r}, but that folder has no {TABLE} and runs/; point it at "
-            "the small_runs/ folder of a clone of the repository, or unset it")
-    candidates = [Path(__file__).resolve().parents[2] / "small_runs", Path.cwd() / "small_runs"]
+            "a small_runs/ folder (or a sweep's output folder), or unset it")
+    candidates = [Path(__file__).resolve().parents[2] / "small_runs", PACKAGED]
     for path in candidates:
         if _is_small_runs(path):
             return path.resolve()
     looked = ", ".join(str(p) for p in candidates)
     raise FileNotFoundError(
-        f"cannot find the shipped sweep small_runs/ (looked in {looked}). It comes with the "
-        f"repository, not with a plain `pip install`: clone it (git clone {REPOSITORY}) and "
-        f"install it with `pip install -e .` from the clone, or set ${ENV_VAR} to its small_runs/ "
-        "folder")
+        f"cannot find the shipped sweep small_runs/ (looked in {looked}); this installation of "
+        f"tinychinchilla is incomplete: reinstall it (pip install --force-reinstall tinychinchilla, "
+        f"or from its repository), or set ${ENV_VAR} to a small_runs/ folder")
 
 
 def _directory(directory: str | os.PathLike | None) -> Path:

@@ -298,6 +298,7 @@ def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], secon
     previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     hosts = previous.get("hosts", [])
     host = {"machine": platform.machine(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
+            "cpu_flags": cpu_isa_flags(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "python": platform.python_version(), "torch": torch.__version__,
             "kit": __version__, "git_commit": commit, "jobs": jobs,
@@ -308,7 +309,26 @@ def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], secon
         if grid_path else previous.get("grid_sha256"),
         "runs": n_runs, "hosts": hosts + [host],
     }
+    if "hosts_note" in previous:  # what a person wrote about earlier sessions stays
+        manifest["hosts_note"] = previous["hosts_note"]
     atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
+
+
+#: The instruction-set extensions that change which float kernels run (and so the last bits of a loss).
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def cpu_isa_flags() -> list[str] | None:
+    """The CPU's vector instruction-set flags (AVX2, every AVX-512 subset, AMX...) from
+    /proc/cpuinfo, sorted; None where the OS does not say (recorded in MANIFEST.json)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return sorted(f for f in flags if f in ISA_FLAGS or f.startswith("avx512"))
+    except OSError:
+        pass
+    return None
 
 
 def _cpu_name() -> str:
