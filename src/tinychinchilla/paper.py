@@ -108,6 +108,16 @@ class ExponentEstimate:
     b_interval: tuple[float, float] | None
 
 
+#: The training runs behind the fits (abstract): "over 400 language models ranging from 70 million
+#: to over 16 billion parameters on 5 to 500 billion tokens". Section 3.2's IsoFLOP budgets range
+#: from 6e18 to 3e21 FLOPs.
+RUNS_BEHIND_THE_FITS = {"models": 400, "min_params": 70e6, "max_params": 16e9,
+                        "min_tokens": 5e9, "max_tokens": 500e9}
+SECTION_3_2_BUDGETS = (6e18, 3e21)
+
+#: Table 2's intervals are the 10th and 90th percentiles of a bootstrap (its caption).
+TABLE_2_PERCENTILES = (10, 90)
+
 #: Table 2 (lessons 03-05, homework question 1). Keys: ``"approach1"``, ``"approach2"``,
 #: ``"approach3"``, ``"kaplan"``. Note that the printed Approach 3 point estimates lie just outside
 #: their own intervals once the unrounded eq. 10 exponents are used (a = 0.4565 vs (0.454, 0.455)),
@@ -343,6 +353,7 @@ N_MMLU_TASKS = 57
 TASKS_IMPROVED_OVER_GOPHER = 51
 
 #: The four MMLU tasks where Chinchilla exceeds 90% accuracy (Section 4.2.2).
+MMLU_HIGH_ACCURACY = 90.0
 MMLU_TASKS_ABOVE_90 = (
     "high_school_gov_and_politics",
     "international_law",
