@@ -393,6 +393,7 @@ def test_solution_notebook_runs_headless_in_fast_mode(path, tmp_path):
             if _nbgrader(cell).get("grade"):
                 assert not (out.output_type == "stream" and out.name == "stderr"), \
                     f"graded cell {cell.id} writes to stderr: {out.text[:200]}"
+                assert out.output_type != "execute_result", f"graded cell {cell.id} echoes a value under its line"
             if out.output_type == "stream" and out.name == "stdout":
                 assert "not yet" not in out.text, f"cell {cell.id}: {out.text}"
                 checks += out.text.count(": correct (")
@@ -505,7 +506,7 @@ def test_every_listed_mistake_is_caught_with_its_own_hint(qid, index):
     wrong = check._evaluate_entry(q, mistake)
     verdict = check.judge(qid, wrong)
     assert not verdict.passed, f"{qid}: the mistake {mistake.get('value', mistake.get('compute'))} passes"
-    # the first listed mistake matching this value gives the hint (two may coincide)
+    # the nearest match gives the hint: this mistake, or the first listed one that coincides with it
     expected = next(m["hint"] for m in q.mistakes
-                    if math.isclose(wrong, check._evaluate_entry(q, m), rel_tol=q.rel_tol, abs_tol=q.abs_tol))
+                    if math.isclose(wrong, check._evaluate_entry(q, m), rel_tol=1e-12, abs_tol=0.0))
     assert expected in verdict.message

@@ -5,6 +5,8 @@ Use it in a notebook as::
     from tinychinchilla import check
 
     check.check("01.params_total", params_total)          # prints one line, returns True/False
+    check.check("01.params_total", name="params_total")   # the same for the notebook's variable;
+                                                          # "set `params_total` first" if there is none
     check.assert_answer("01.params_total", params_total)  # raises AssertionError if wrong
     check.fast_mode()                                     # True while grading: load, don't train
 
@@ -363,20 +365,68 @@ def judge(question_id: str, value: Any) -> Verdict:
     try:
         answer = _as_number(value)
     except AnswerError as exc:
-        return Verdict(q.id, False, f"{q.id}: {exc}.")
+        text = str(exc)
+        return Verdict(q.id, False, f"{q.id}: {text}{'' if text.endswith(('.', '?', '!')) else '.'}")
     reference = _reference(q.id)
     if _isclose(answer, reference, rel_tol=q.rel_tol, abs_tol=q.abs_tol):
         return Verdict(q.id, True, f"{q.id}: correct ({q.source}).")
-    hint = q.hint
+    hint = _mistake_hint(q, answer, reference) or q.hint
+    return Verdict(q.id, False, f"{q.id}: not yet. Hint: {hint}")
+
+
+def _distance(answer: float, wrong: float) -> float:
+    return abs(answer - wrong) / max(abs(wrong), abs(answer), 1e-300)
+
+
+def _mistake_hint(q: Question, answer: float, reference: float) -> str | None:
+    """The hint of the known mistake that explains ``answer``: the spec's mistakes and the unit
+    slips of SCALE_MISTAKES that match it within the question's tolerances; where several match
+    (a loose tolerance), the nearest one, the spec's first on a tie."""
+    candidates = []
     for mistake in q.mistakes:
         try:
             wrong = _evaluate_entry(q, mistake)
         except SpecError:
             continue
         if _isclose(answer, wrong, rel_tol=q.rel_tol, abs_tol=q.abs_tol):
-            hint = mistake["hint"]
-            break
-    return Verdict(q.id, False, f"{q.id}: not yet. Hint: {hint}")
+            candidates.append((_distance(answer, wrong), len(candidates), mistake["hint"]))
+    for factor, hint in _scale_matches(q, answer, reference):
+        candidates.append((_distance(answer, reference * factor), len(candidates), hint))
+    return min(candidates)[2] if candidates else None
+
+
+# A right answer in the wrong unit: (factor the answer is off by, the hint). Checked after the
+# spec's own mistakes, for every numeric question, so that "67.8" for 67.8e9 parameters or "89.5"
+# for a fraction of 0.895 gets its own hint instead of the generic one.
+SCALE_MISTAKES = (
+    (100.0, "your answer is 100 times too large: a percentage where a plain number (fraction) is "
+            "asked? Drop the factor 100."),
+    (0.01, "your answer is 100 times too small: a fraction where a percentage (or percentage "
+           "points) is asked? Multiply by 100."),
+    (1e-9, "your answer looks like it is in billions: write the full number, e.g. 67e9 (not 67) "
+           "for 67 billion."),
+    (1e-12, "your answer looks like it is in trillions: write the full number, e.g. 1.4e12 (not 1.4) "
+            "for 1.4 trillion."),
+    (1e-6, "your answer looks like it is in millions: write the full number, e.g. 73e6 (not 73) "
+           "for 73 million."),
+    (1e-23, "your answer looks like it is in units of 10^23: write the full number, e.g. 5.76e23."),
+)
+
+
+def _scale_matches(q: Question, answer: float, reference: float) -> list[tuple[float, str]]:
+    """(factor, hint) of each unit slip that ``answer`` is: the reference times a factor of
+    SCALE_MISTAKES. A rounded answer in the wrong unit still counts (2% for a factor 100, 5% for
+    the others)."""
+    if abs(reference) <= 2 * q.abs_tol:  # too close to 0 to tell a factor from the tolerance
+        return []
+    out = []
+    for factor, hint in SCALE_MISTAKES:
+        if factor < 0.01 and abs(reference) < 1e5:  # "in billions" only where the number is large
+            continue
+        slack = 0.02 if factor in (100.0, 0.01) else 0.05
+        if _isclose(answer / factor, reference, rel_tol=max(q.rel_tol, slack), abs_tol=q.abs_tol):
+            out.append((factor, hint))
+    return out
 
 
 def _symbol(passed: bool) -> str:
@@ -389,12 +439,39 @@ def _symbol(passed: bool) -> str:
     return symbol
 
 
-def check(question_id: str, value: Any) -> bool:
-    """Print one friendly line saying whether ``value`` answers ``question_id``, with a hint when
-    it does not, and return True/False. Never prints the reference; writes only to stdout."""
+_UNSET = object()
+
+
+def check(question_id: str, value: Any = _UNSET, *, name: str | None = None) -> bool | None:
+    """Print one friendly line saying whether an answer is right, with a hint when it is not.
+    Never prints the reference; writes only to stdout.
+
+    ``check(question_id, value)`` judges ``value`` and returns True/False.
+
+    ``check(question_id, name="x")`` is the form the lessons' check cells use: it judges the
+    variable ``x`` of the notebook (the caller's global namespace), says "set `x` first" when
+    there is none yet (instead of a NameError), names ``x`` in its messages, and returns None, so
+    that the cell shows only its line and no bare True/False under it."""
+    if name is None:
+        if value is _UNSET:
+            raise TypeError("check() needs the answer: check(question_id, value) or check(question_id, name='x')")
+        verdict = judge(question_id, value)
+        print(f"{_symbol(verdict.passed)} {verdict.message}")
+        return verdict.passed
+    if value is _UNSET:
+        namespace = sys._getframe(1).f_globals
+        if name not in namespace:
+            question(question_id)  # an unknown id is still a KeyError
+            print(f"{_symbol(False)} {question_id}: set `{name}` first: write your answer in the cell "
+                  f"above and run it (Shift+Enter), then run this cell again.")
+            return None
+        value = namespace[name]
     verdict = judge(question_id, value)
-    print(f"{_symbol(verdict.passed)} {verdict.message}")
-    return verdict.passed
+    message = verdict.message
+    if not verdict.passed and ": got " in message:  # say which variable holds the bad value
+        message = message.replace(": got ", f": `{name}` is ", 1)
+    print(f"{_symbol(verdict.passed)} {message}")
+    return None
 
 
 def assert_answer(question_id: str, value: Any) -> None:
