@@ -466,10 +466,16 @@ def main(argv: list[str] | None = None) -> int:
         specs = select_shard(load_grid(args.grid), args.shard)
     except GridError as exc:
         raise SystemExit(f"error: {exc}")
-    if args.list:
-        done = done_run_ids(out) if (out / "runs").is_dir() else set()
+    if args.list:  # reads only: a damaged record is reported here and moved aside by the sweep
+        done, damaged = set(), {}
+        for path in sorted((out / "runs").glob("*.json")):
+            try:
+                done.add(load_record(path)["row"]["run_id"])
+            except DamagedRecord as exc:
+                damaged[path.stem] = str(exc)
         for s in specs:
-            print(("done  " if s.run_id in done else "to do ") + s.run_id)
+            note = f"  ({damaged[s.run_id]}; the sweep will redo it)" if s.run_id in damaged else ""
+            print(("done  " if s.run_id in done else "to do ") + s.run_id + note)
         return 0
     try:
         run_sweep(specs, out, jobs=args.jobs, threads=args.threads, device=args.device,
