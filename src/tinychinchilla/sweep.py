@@ -162,9 +162,10 @@ def load_record(path: Path) -> dict:
     try:
         record = json.loads(Path(path).read_text())
         row = record["row"]
-        for key in RUN_COLUMNS:
+        # What every reader needs (a record lacking a newer column is old, not damaged).
+        for key in ("run_id", "budget_flops", "params_non_embedding", "seed"):
             row[key]
-        record["curve"]
+        record["curve"]["flops"]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
         raise DamagedRecord(f"run record {path} is damaged ({what})") from None
@@ -485,10 +486,16 @@ def main(argv: list[str] | None = None) -> int:
         specs = select_shard(load_grid(args.grid), args.shard)
     except GridError as exc:
         raise SystemExit(f"error: {exc}")
-    if args.list:
-        done = done_run_ids(out) if (out / "runs").is_dir() else set()
+    if args.list:  # reads only: a damaged record is reported here and moved aside by the sweep
+        done, damaged = set(), {}
+        for path in sorted((out / "runs").glob("*.json")):
+            try:
+                done.add(load_record(path)["row"]["run_id"])
+            except DamagedRecord as exc:
+                damaged[path.stem] = str(exc)
         for s in specs:
-            print(("done  " if s.run_id in done else "to do ") + s.run_id)
+            note = f"  ({damaged[s.run_id]}; the sweep will redo it)" if s.run_id in damaged else ""
+            print(("done  " if s.run_id in done else "to do ") + s.run_id + note)
         return 0
     try:
         run_sweep(specs, out, jobs=args.jobs, threads=args.threads, device=args.device,

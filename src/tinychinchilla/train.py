@@ -65,7 +65,7 @@ class TrainConfig:
             raise ValueError(f"tokens={self.tokens:.3g} is more than this kit trains ({MAX_TOKENS:.0e}; "
                              "years on one machine): give a smaller budget")
         if self.flops is not None and not (self.flops > 0 and math.isfinite(self.flops)):
-            raise ValueError(f"flops must be a positive finite number, got {self.flops}")
+            raise ValueError(f"flops must be positive and finite, got {self.flops}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")

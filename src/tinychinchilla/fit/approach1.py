@@ -78,7 +78,7 @@ def _as_curve(obj: Any, i: int) -> Curve:
 
 
 def gaussian_smooth_steps(steps: np.ndarray, loss: np.ndarray, window: float) -> np.ndarray:
-    """Gaussian smoothing over ``window`` optimiser steps (Appendix D.1), at the logged steps.
+    """Gaussian smoothing over ``window`` optimiser steps (Appendix D.1; lesson 03), at the logged steps.
 
     The paper: "We use Gaussian smoothing with a window length of 10 steps to smooth the training
     curve." (Appendix D.1). Its curves have a loss for every step; the kit logs, at log-spaced
