@@ -9,8 +9,13 @@ quotation of the paper, with the reason. An ellipsis in a quotation may join par
 """
 
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the kit depends on tomli there
+    import tomli as tomllib
 
 import nbformat
 import pytest
