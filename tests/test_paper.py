@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tinychinchilla import paper
+from tinychinchilla import counting, paper
 from tinychinchilla.fit import fit_power_law
 from tinychinchilla.paper import (
     EQ10_ROUNDED,
@@ -48,10 +48,36 @@ def test_table_1_values():
 
 
 def test_6nd_for_gopher_and_chinchilla_is_not_the_papers_5_76e23():
-    # The brief's known inconsistency: the paper's own FLOP count differs from 6ND.
+    # The brief's known inconsistency: 6ND with Table 1 does not give the paper's 5.76e23.
     assert 6 * paper.GOPHER.params * paper.GOPHER.tokens == pytest.approx(5.04e23)
     assert 6 * paper.CHINCHILLA.params * paper.CHINCHILLA.tokens == pytest.approx(5.88e23)
     assert GOPHER_FLOPS == 5.76e23
+
+
+def _appendix_f(name, tokens, include_embeddings_and_logits=True):
+    shape = counting.Shape(**paper.TABLE_4[name], vocab_size=paper.TABLE_A9_VOCAB,
+                           seq_len=paper.TABLE_A9_SEQ_LEN)
+    return counting.appendix_f(shape).training_flops(tokens, include_embeddings_and_logits)
+
+
+def test_equal_compute_is_not_an_artefact_of_6nd():
+    """Section 4 asserts equal compute; Appendix F's own formula on Table 4's shapes gives a larger
+    gap than 6ND (issue 14, item 1), with or without the embedding and logit terms."""
+    assert paper.TABLE_4["Gopher"]["ffw_size"] == 4 * paper.TABLE_4["Gopher"]["d_model"]
+    assert paper.TABLE_4["Chinchilla"]["ffw_size"] == 4 * paper.TABLE_4["Chinchilla"]["d_model"]
+    gopher = _appendix_f("Gopher", paper.GOPHER.tokens)
+    chinchilla = _appendix_f("Chinchilla", paper.CHINCHILLA.tokens)
+    assert gopher == pytest.approx(4.755e23, rel=1e-3)
+    assert chinchilla == pytest.approx(5.683e23, rel=1e-3)
+    six_nd = paper.CHINCHILLA.params * paper.CHINCHILLA.tokens / (paper.GOPHER.params * paper.GOPHER.tokens)
+    assert six_nd == pytest.approx(7 / 6)
+    assert chinchilla / gopher == pytest.approx(1.195, abs=1e-3)
+    assert chinchilla / gopher > six_nd
+    core = _appendix_f("Chinchilla", 1.4e12, False) / _appendix_f("Gopher", 300e9, False)
+    assert core > six_nd
+    # neither count is 5.76e23 for both; Appendix F compares 6.3e23 with 5.76e23
+    assert paper.APPENDIX_F_FLOPS_COMPARED == (6.3e23, GOPHER_FLOPS)
+    assert any("not an artefact of 6ND" in e.why for e in paper.ERRATA)
 
 
 # -- Table 2 -----------------------------------------------------------------------------------
@@ -79,7 +105,7 @@ def test_table_2():
 
 def test_table_3_gopher_units_match_flops_over_gopher_budget():
     """FLOPs / 5.76e23 reproduces the Gopher-units column at its printed precision, except the
-    10B row (printed 1/46; any FLOP value that rounds to 1.23e22 gives 1/46.6 to 1/47.0)."""
+    10B row, whose 1/46 is 1/46.8 truncated rather than rounded (not an erratum)."""
     for row in TABLE_3:
         # FLOPs are printed to 3 significant digits, so the true value lies within +-half a unit.
         lo = (row.flops - half_unit_sig(row.flops)) / GOPHER_FLOPS
@@ -92,6 +118,9 @@ def test_table_3_gopher_units_match_flops_over_gopher_budget():
             inside = lo - 0.05 <= row.gopher_units <= hi + 0.05
         assert inside == (row.params != 10e9), row
     assert paper.gopher_units(GOPHER_FLOPS) == 1.0
+    ten_b = next(r for r in TABLE_3 if r.params == 10e9)
+    assert math.floor(GOPHER_FLOPS / ten_b.flops) == 1 / ten_b.gopher_units == 46
+    assert not any("1/46" in e.printed for e in paper.ERRATA)
 
 
 def test_table_3_rows_satisfy_6nd():
@@ -200,6 +229,22 @@ def test_table_a4_structure():
 # -- Table 6 -----------------------------------------------------------------------------------
 
 
+def test_table_a6_per_task_mmlu():
+    a6 = paper.TABLE_A6
+    assert len(a6) == paper.N_MMLU_TASKS == 57
+    chinchilla = [c for c, g in a6.values()]
+    assert sum(chinchilla) / 57 == pytest.approx(67.64, abs=0.005)
+    assert round(sum(chinchilla) / 57, 1) == paper.TABLE_6["Chinchilla"]
+    assert round(sum(chinchilla) / 57, 1) != paper.MMLU_CHINCHILLA_ABSTRACT  # not a rounding
+    # Figure 6: better on 51, the same on 2, worse on 4 (Section 4.2.2 names the four)
+    assert sum(c > g for c, g in a6.values()) == paper.TASKS_IMPROVED_OVER_GOPHER
+    assert sum(c == g for c, g in a6.values()) == 2
+    worse = {t for t, (c, g) in a6.items() if c < g}
+    assert worse == {"college_mathematics", "econometrics", "moral_scenarios", "formal_logic"}
+    above = tuple(sorted(t for t, (c, g) in a6.items() if c > paper.MMLU_HIGH_ACCURACY))
+    assert above == paper.MMLU_TASKS_ABOVE_90
+
+
 def test_table_6_mmlu():
     t = paper.TABLE_6
     assert t["Chinchilla"] == 67.6 and t["Gopher"] == 60.0
@@ -256,7 +301,11 @@ def test_project_from_loss_law_inverts_the_frontier():
 
 
 def test_epoch_refits_and_citation():
-    assert paper.EPOCH_REFIT.a == pytest.approx(0.51, abs=0.01)
+    assert paper.EPOCH_REFIT.a == pytest.approx(0.5126, abs=1e-4)
+    # kept unrounded: alpha, beta rounded to 0.35, 0.37 move N_opt at Gopher's budget by 8%
+    assert paper.EPOCH_REFIT.n_opt(GOPHER_FLOPS) == pytest.approx(72.2e9, rel=1e-3)
+    rounded = paper.LossLaw(1.82, 482.0, 2085.0, 0.35, 0.37)
+    assert rounded.n_opt(GOPHER_FLOPS) == pytest.approx(78.2e9, rel=1e-3)
     assert paper.EPOCH_EXACT_GRID.a == pytest.approx(0.514, abs=0.001)
     assert "Besiroglu" in paper.EPOCH_CITATION and "2024" in paper.EPOCH_CITATION
     assert (paper.EPOCH_EXACT_GRID.E, paper.EPOCH_EXACT_GRID.A) == (1.8172, 477.8)
@@ -271,6 +320,29 @@ def test_section_3_4_facts():
     one_t = next(r for r in TABLE_3 if r.params == 1e12)
     assert one_t.flops > s["1T"]["min_flops"]
     assert one_t.tokens / 300e9 > 70  # vs ~300B tokens of Table 1's models
+    # "over 250x the compute used to train Gopher": neither 1e26 nor Table 3's own 1T budget is
+    assert s["1T"]["min_flops"] / GOPHER_FLOPS == pytest.approx(173.6, abs=0.1)
+    assert one_t.gopher_units == 221.3 < s["1T"]["min_gopher_multiple"]
+    assert any("250" in e.printed for e in paper.ERRATA)
+    # Section 4's range contains Table 3's 67B and Chinchilla's 70B (its larger end)
+    lo, hi = paper.SECTION_4_OPTIMUM_RANGE
+    assert lo < TABLE_3[3].params < hi == paper.CHINCHILLA.params
+
+
+def test_section_1_kaplan_figures_differ_from_table_2():
+    k = paper.SECTION_1_KAPLAN_10X
+    assert 10 ** paper.TABLE_2["kaplan"].a == pytest.approx(5.37, abs=0.01)
+    assert 10 ** paper.TABLE_2["kaplan"].b == pytest.approx(1.86, abs=0.01)
+    assert (k["params"], k["tokens"]) == (5.5, 1.8)
+    assert math.log10(k["params"]) == pytest.approx(0.74, abs=0.005)
+    assert math.log10(k["tokens"]) == pytest.approx(0.26, abs=0.005)
+
+
+def test_table_a3_approach3_67b_and_280b_miss_6nd():
+    rows = {r.params: r for r in TABLE_A3_CORRECTED["approach3"]}
+    for n, expected in ((67e9, -0.036), (280e9, -0.041)):
+        implied = rows[n].flops / (6 * n)
+        assert rows[n].tokens / implied - 1 == pytest.approx(expected, abs=0.001)
 
 
 def test_errata_are_documented():

@@ -1,15 +1,21 @@
 """Every quotation of the paper in the course is verbatim and names where it is printed.
 
 The lessons' text (markdown cells of solutions/, from which lessons/ is generated, model answers and
-rubrics included) and the answer spec's hints and titles are scanned for quoted strings. Each must
+rubrics included), the answer spec's hints and the comments of paper.py are scanned for quoted
+strings. Each must
 be part of one of the paper's sentences kept in tests/data/paper_sentences.toml, with that
 sentence's section, table or figure named in the same cell (or hint), or be listed there as not a
 quotation of the paper, with the reason. An ellipsis in a quotation may join parts of one sentence.
 """
 
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the kit depends on tomli there
+    import tomli as tomllib
 
 import nbformat
 import pytest
@@ -103,7 +109,24 @@ def spec_quotes():
                     yield f"{qid} {what}", m.group(1), text + " " + source
 
 
-QUOTES = list(markdown_quotes()) + list(spec_quotes())
+def module_quotes():
+    """Quotations in the comments of paper.py (a block of consecutive comment lines is one
+    context); only those of three words or more, as a single quoted word there is a name."""
+    lines = (ROOT / "src" / "tinychinchilla" / "paper.py").read_text().splitlines()
+    block: list[str] = []
+    for line in lines + [""]:
+        if line.lstrip().startswith("#"):
+            block.append(line.lstrip().lstrip("#:").strip())
+            continue
+        text = " ".join(block)
+        block = []
+        for m in DOUBLE_QUOTED.finditer(re.sub(r"``[^`]*``", "", text)):
+            quote = m.group(1) or m.group(2)
+            if len(quote.split()) >= 3:
+                yield "paper.py", quote, text
+
+
+QUOTES = list(markdown_quotes()) + list(spec_quotes()) + list(module_quotes())
 
 
 @pytest.mark.parametrize("where, quote, context", QUOTES,

@@ -37,8 +37,8 @@ import numpy as np
 GOPHER_FLOPS = 5.76e23
 
 #: Appendix F's last sentence: "Compared to the results presented in Rae et al. (2021), we use a
-#: slightly more accurate calculation giving a slightly different value (6.3e23 compared to
-#: 5.76e23)". The two values it compares, in its order; it does not say which belongs to which.
+#: slightly more accurate calculation giving a slightly different value (6.3 × 10^23 compared to
+#: 5.76 × 10^23)". The two values it compares, in its order; it does not say which is which.
 APPENDIX_F_FLOPS_COMPARED = (6.3e23, 5.76e23)
 
 
@@ -135,9 +135,9 @@ TABLE_2: dict[str, ExponentEstimate] = {
     "kaplan": ExponentEstimate("Kaplan et al. (2020)", 0.73, None, 0.27, None),
 }
 
-#: Section 1's reading of Kaplan et al.: "given a 10x increase computational budget, they suggest
-#: that the size of the model should increase 5.5x while the number of training tokens should only
-#: increase 1.8x". Table 2's exponents give 10**0.73 = 5.4x and 10**0.27 = 1.9x; 5.5x and 1.8x
+#: Section 1's reading of Kaplan et al.: "given a 10× increase computational budget, they suggest
+#: that the size of the model should increase 5.5× while the number of training tokens should only
+#: increase 1.8×". Table 2's exponents give 10**0.73 = 5.4x and 10**0.27 = 1.9x; 5.5x and 1.8x
 #: correspond to exponents 0.74 and 0.26. The paper does not say where its figures come from.
 SECTION_1_KAPLAN_10X = {"params": 5.5, "tokens": 1.8}
 
@@ -477,7 +477,7 @@ EPOCH_EXACT_GRID = LossLaw(E=1.8172, A=477.8, B=2143.9, alpha=0.3473, beta=0.367
 #: Statements of Section 3.4 (lesson 06, homework questions 2 and 5). The text's numbers differ
 #: slightly from Table 3 (e.g. 175B: text 4.41e24 FLOPs / >4.2T tokens, Table 3 3.85e24 / 3.7T;
 #: 280B: text ~1e25 / 6.8T, Table 3 9.90e24 / 5.9T); a lesson should say so, not hide it. For 1T
-#: the text says 1e26 FLOPs is "over 250x the compute used to train Gopher"; 1e26 / 5.76e23 = 174x
+#: the text says 10^26 FLOPs is "over 250× the compute used to train Gopher"; 1e26 / 5.76e23 = 174x
 #: and Table 3's 1T row prints 221.3 Gopher units (see ``ERRATA``).
 SECTION_3_4: dict[str, dict[str, float]] = {
     "175B": {"params": 175e9, "flops": 4.41e24, "min_tokens": 4.2e12},
