@@ -15,7 +15,7 @@ endif
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tinychinchilla-installed
 
-.PHONY: install course test lab lessons grade bench clean
+.PHONY: install course test lab lessons grade bench gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ grade: install  ## grade a class: make grade SUBMISSIONS=folder-or-lms.zip (see 
 bench: install  ## speed benchmarks (ratios measured side by side)
 	$(PY) benchmarks/bench_train_step.py
 	$(PY) benchmarks/bench_fit.py
+	$(PY) benchmarks/bench_import_order.py
+
+gpu-check: install  ## on a CUDA machine: the demo, one sweep budget and the lessons on the GPU
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf out .pytest_cache

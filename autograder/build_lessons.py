@@ -83,7 +83,7 @@ def install_header(url: str) -> str:
     return (
         "# On Colab, install the kit first; it carries the shipped runs (small_runs/), and Colab's own\n"
         "# PyTorch is kept (the kit asks for torch>=2.3, which it already satisfies). Elsewhere, `make lab`\n"
-        "# has installed everything. (Generated from pyproject.toml by autograder/build_lessons.py.)\n"
+        "# has installed everything.\n"
         "import sys\n"
         "\n"
         "if \"google.colab\" in sys.modules:\n"

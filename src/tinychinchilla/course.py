@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,10 +106,16 @@ def demo(args: argparse.Namespace) -> None:
     """Train the demo model and report it."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # a live progress bar on a terminal; in a log (`make course > log`) its thousands of '\r'
+    # updates would bury the report, so one line before and the report after instead
+    live = sys.stdout.isatty() and sys.stderr.isatty()
     try:
         corpus = load_corpus()
         model_cfg = GPTConfig(vocab_size=corpus.vocab_size, **DEMO_MODEL)
-        result = train(model_cfg, TrainConfig(tokens=int(args.tokens), device=args.device), corpus)
+        if not live:
+            print(f"training the demo model ({DEMO_MODEL}) on {int(args.tokens):,} tokens ...", flush=True)
+        result = train(model_cfg, TrainConfig(tokens=int(args.tokens), device=args.device), corpus,
+                       progress=live)
     except (ValueError, CorpusError, TrainingDiverged) as exc:
         raise SystemExit(f"error: {exc}")
     print("== a tiny transformer, trained on Shakespeare ==")
