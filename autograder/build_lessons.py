@@ -79,7 +79,9 @@ def colab_badge(name: str, url: str) -> str:
 
 
 def install_header(url: str) -> str:
-    """The start of every set-up cell, up to ``import torch``: the install on Colab."""
+    """The start of every set-up cell, up to ``import torch``: the install on Colab, then the kit
+    imported before torch (OMP_WAIT_POLICY=PASSIVE with the CPU count of threads, the fastest
+    setting on an idle machine; tinychinchilla/__init__.py says what happens the other way round)."""
     return (
         "# On Colab, install the kit first; it carries the shipped runs (small_runs/), and Colab's own\n"
         "# PyTorch is kept (the kit asks for torch>=2.3, which it already satisfies). Elsewhere, `make lab`\n"
@@ -88,7 +90,8 @@ def install_header(url: str) -> str:
         "\n"
         "if \"google.colab\" in sys.modules:\n"
         f"    %pip install --quiet \"tinychinchilla @ git+{url}\"\n"
-        "\n")
+        "\n"
+        "import tinychinchilla  # before torch: torch's idle threads then sleep instead of spinning\n")
 
 
 _TIME_ROW = re.compile(r"^\|\s*`lessons/(\d\d-[\w-]+)\.ipynb`\s*\|.*\|\s*([^|/]+?)\s*/\s*([^|/]+?)\s*\|\s*$")

@@ -142,3 +142,15 @@ def test_make_course_writes_a_few_lines_to_a_log(tmp_path):
     assert "\r" not in log
     assert "training the demo model" in log and "validation loss is" in log
     assert len(log.splitlines()) < 40
+
+
+def test_gpu_check_refuses_cleanly_without_cuda():
+    """benchmarks/gpu_check.py is for CUDA machines; elsewhere one clear line and exit status 2."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py")], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 2 and "no CUDA device" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
