@@ -143,3 +143,17 @@ def test_explorer_follows_the_slider_and_the_text_box(capsys):
     rows = ns["explore"](1.27e26)
     assert [r[0] for r in rows] == list(ns["LAWS"])
     assert math.isclose(rows[0][1], 1e12, rel_tol=0.05)  # Table 3: 1T parameters at 1.27e26
+
+
+def test_exponent_forest_plot_draws_intervals_that_miss_their_estimate(tmp_path):
+    """Lesson 09's plot: Table 2's Approach 3 interval (0.454, 0.455) does not contain 0.46."""
+    t2 = paper.TABLE_2
+    entries = [("Approach 1, Table 2", t2["approach1"].a, t2["approach1"].a_interval, "tab:blue"),
+               ("Approach 3, Table 2", t2["approach3"].a, t2["approach3"].a_interval, "tab:green"),
+               ("Besiroglu et al. 2024", paper.EPOCH_REFIT.a, None, "tab:green")]
+    ax = plots.plot_exponents(entries, marks={"Kaplan et al. 0.73": 0.73})
+    ax.figure.savefig(tmp_path / "exponents.png", dpi=80)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [e[0] for e in entries]
+    bars = [line for line in ax.get_lines() if line.get_marker() == "|"]
+    assert sorted(tuple(line.get_xdata()) for line in bars) == sorted([t2["approach1"].a_interval, t2["approach3"].a_interval])
+    assert any(list(line.get_xdata()) == [0.73, 0.73] for line in ax.get_lines())
