@@ -229,8 +229,8 @@ def _base_names() -> dict[str, Callable[[], Any]]:
 
 def evaluate(expression: str, names: dict[str, Any] | None = None) -> Any:
     """Evaluate one spec expression: names, attribute access (no leading underscore), calls,
-    arithmetic, indexing and slicing, numbers and strings (and max, min, abs). The spec is trusted package data; this keeps it
-    declarative and readable, it is not a sandbox."""
+    arithmetic, indexing and slicing, numbers and strings (and max, min, abs). The spec is
+    trusted package data; this keeps it declarative and readable, it is not a sandbox."""
     base = _base_names()
     local = dict(names or {})
 
@@ -417,9 +417,9 @@ def _mistake_hint(q: Question, answer: float, reference: float) -> str | None:
     return min(candidates)[2] if candidates else None
 
 
-# A right answer in the wrong unit: (factor the answer is off by, the hint). Checked after the
-# spec's own mistakes, for every numeric question, so that "67.8" for 67.8e9 parameters or "89.5"
-# for a fraction of 0.895 gets its own hint instead of the generic one.
+# A right answer in the wrong unit: (factor the answer is off by, the hint). Checked for every
+# numeric question, next to the spec's own mistakes (the nearest match wins), so that "67.8" for
+# 67.8e9 parameters or "89.5" for a fraction of 0.895 gets its own hint, not the generic one.
 SCALE_MISTAKES = (
     (100.0, "your answer is 100 times too large: a percentage where a plain number (fraction) is "
             "asked? Drop the factor 100."),
