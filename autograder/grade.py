@@ -4,9 +4,10 @@
     python autograder/grade.py --help
 
 SUBMISSIONS is either nbgrader's layout, ``<student>/<assignment>/<assignment>.ipynb`` (as
-``nbgrader collect`` leaves it), or a flat folder / .zip of files named by a learning-management
-system, which nbgrader's ``zip_collect`` sorts by ``--name-regexp`` (default: ``<student>_..._<NN-name>.ipynb``
-or ``<student>/<NN-name>.ipynb``). The assignment of a file is the lesson it is: ``01-tiny-transformer``.
+``nbgrader collect`` leaves it), or a learning-management system's download, a .zip or its folder
+(Canvas, Moodle, Blackboard, or ``<student>_..._<NN-name>.ipynb``: autograder/lms.py), the latest
+resubmission of each student winning and every other file listed. The assignment of a file is the
+lesson it is: ``01-tiny-transformer``.
 
 What happens, all with nbgrader's own commands:
 
@@ -17,10 +18,13 @@ What happens, all with nbgrader's own commands:
    folder, ``--jobs`` at a time: nbgrader writes one sqlite gradebook serially, so each worker has
    its own and only this process writes the course's gradebook, merging one finished submission
    at a time. One student's code never runs where another student's grades are.
-   The kernel runs jailed (``tinychinchilla.sandbox``: resource limits; writes confined to its own
-   folder, no network, no signals outside, where the OS allows) and guarded (hidden tests see the
-   original ``math.isclose``, ``check``...). Every answer a hidden test saw is judged again here,
-   outside the kernel: a test cell only keeps its points when its answers are right here too;
+   The kernel runs jailed (``tinychinchilla.sandbox``: resource limits; reads confined to the
+   system, Python and the kit; writes to its own folder, no links or special files; chmod, chown
+   and utime ignored; no network, no signals outside; as root, another user or no capabilities)
+   and guarded (hidden tests see the original ``math.isclose``, ``check``, IPython machinery...).
+   Nothing it leaves in its folder is followed or kept; every process it leaves is killed. Every
+   answer a hidden test saw is judged again here, outside the kernel: a test cell only keeps its
+   points when its answers are right here too;
 4. feedback HTML per submission, without hidden tests in the cells or in any traceback;
 5. ``reports/``: ``grades.csv`` (``nbgrader export``), ``questions.csv`` (per question: mean,
    share correct), ``submissions.csv`` (score and problems of every submission) and

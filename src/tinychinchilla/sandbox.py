@@ -111,7 +111,10 @@ _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 _PR_SET_NO_NEW_PRIVS = 38
 # What every Python process needs to read: the OS's programs, libraries and settings, and /proc,
 # /sys, /dev (Landlock keeps /proc/<pid> of processes outside the kernel out of reach, as ptrace).
-SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev")
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/proc", "/sys", "/dev")
+# /etc is readable entry by entry, less the secrets a kernel left as root could otherwise read.
+ETC_SECRETS = ("shadow", "shadow-", "gshadow", "gshadow-", "sudoers", "sudoers.d", "ssh", "ssl", "security",
+               "machine-id", "krb5.keytab", "credstore", "credstore.encrypted")
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -203,6 +206,13 @@ def restrict_self(writable: list[Path], bind_ports: list[int], readable: list[Pa
     try:
         for folder in [*SYSTEM_READ, *python_read_roots(), *readable]:
             allow_path(Path(folder), _FS_READ)
+        try:
+            etc = [e.path for e in os.scandir("/etc") if e.name not in ETC_SECRETS]
+        except OSError:
+            etc = []
+        for path in etc:
+            allow_path(Path(path), _FS_READ)
+        allow_path(Path("/etc/ssl/certs"), _FS_READ)
         for path in readable_files:
             allow_path(Path(path), _FS_READ_FILE)
         for folder in writable:
