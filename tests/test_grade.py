@@ -61,9 +61,9 @@ def _tree_state(root: Path, skip: Path | None = None) -> dict[str, tuple]:
     by lstat; ``skip``'s contents left out (the course folder, which grading writes)."""
     state = {}
     for folder, dirs, files in os.walk(root):
-        if skip is not None and Path(folder).is_relative_to(skip) and Path(folder) != skip:
-            continue
         for name in dirs + files:
+            if skip is not None and Path(folder, name).is_relative_to(skip):
+                continue
             info = os.lstat(os.path.join(folder, name))
             state[os.path.join(folder, name)] = (info.st_mode, info.st_uid, info.st_gid, info.st_mtime_ns, info.st_size)
     return state
