@@ -36,6 +36,7 @@ _MOODLE = re.compile(r"^(?:.*/)?(?P<student>[^/_][^/]*?)_(?P<user>\d+)_assignsub
 _CANVAS = re.compile(r"^(?:.*/)?(?P<student>[A-Za-z0-9][A-Za-z0-9\-.]*?)(?:_late)?_(?P<user>\d+)_(?P<submission>\d+)_"
                      r"(?P<file>[^/]+)$", re.IGNORECASE)
 _PLAIN = re.compile(r"^(?:.*/)?(?P<student>[A-Za-z0-9][\w.\-]*?)(?:_[^/]*)?[_/](?P<file>[^/]+)$")
+MAX_FILE_MB = 100  # a notebook is a few MB at most; larger files are listed, never extracted
 _IGNORED = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$)")
 
 
@@ -97,6 +98,9 @@ def extract(source: Path, staging: Path) -> tuple[list[tuple[str, Path]], list[t
                 if mode and not stat.S_ISREG(mode):
                     refused.append((info.filename, "a link or special file in the zip: not followed"))
                     continue
+                if info.file_size > MAX_FILE_MB * 2**20:
+                    refused.append((info.filename, f"larger than {MAX_FILE_MB} MB: not extracted"))
+                    continue
                 target = staging / f"{index:06d}"
                 with zf.open(info) as src, open(target, "wb") as dst:
                     while chunk := src.read(1 << 20):
@@ -114,6 +118,9 @@ def extract(source: Path, staging: Path) -> tuple[list[tuple[str, Path]], list[t
             info = os.lstat(full)
             if not stat.S_ISREG(info.st_mode):
                 refused.append((rel, "a link or special file: not followed"))
+                continue
+            if info.st_size > MAX_FILE_MB * 2**20:
+                refused.append((rel, f"larger than {MAX_FILE_MB} MB: not read"))
                 continue
             index += 1
             target = staging / f"{index:06d}"

@@ -140,7 +140,12 @@ def test_feedback_is_the_notebook_html_alone(batch):
     for folder in (batch["course"] / "feedback").glob(f"*/{hostile.ASSIGNMENT}"):
         assert [p.name for p in folder.iterdir()] == [f"{hostile.ASSIGNMENT}.html"], folder
         text = (folder / f"{hostile.ASSIGNMENT}.html").read_text()
-        assert secret not in text and "BEGIN SOLUTION" not in text, folder
+        assert secret not in text and "SQLite format" not in text, folder
+    nb = nbformat.read(batch["course"] / "autograded" / "reads-solutions" / hostile.ASSIGNMENT
+                       / f"{hostile.ASSIGNMENT}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    if LANDLOCK:
+        assert printed.count("blocked PermissionError") >= 2 and "assert_answer" not in printed, printed[:2000]
     for folder in (batch["course"] / "autograded").glob(f"*/{hostile.ASSIGNMENT}"):
         assert [p.name for p in folder.iterdir()] == [f"{hostile.ASSIGNMENT}.ipynb"], folder
 
