@@ -376,6 +376,20 @@ def skip_killer_cell(notebook: Path, cell_log: Path, sub: Submission) -> bool:
 NBGRADER_FIELDS = ("grade", "solution", "locked", "points", "task", "grade_id")
 
 
+def _without_hidden_region(source: str) -> str:
+    """The source less its hidden-test regions, markers and all (an unclosed region runs to the end),
+    the way nbgrader's ClearHiddenTests strips a test cell; a stray marker line goes too."""
+    kept, hidden = [], False
+    for line in source.splitlines():
+        if "BEGIN HIDDEN TESTS" in line:
+            hidden = True
+        elif "END HIDDEN TESTS" in line:
+            hidden = False
+        elif not hidden and "HIDDEN TESTS" not in line:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def sanitize(notebook: Path, sub: Submission, release: Path) -> None:
     """Before grading, repair what would make nbgrader 0.9.6 fail on the whole notebook:
 
@@ -394,13 +408,22 @@ def sanitize(notebook: Path, sub: Submission, release: Path) -> None:
     released = [c for c in nbformat.read(release, as_version=4).cells if _grade_id(c)]
     by_grade_id = {_grade_id(c): c for c in released}
     by_cell_id = {c.get("id"): c for c in released}
+    test_ids = {_grade_id(c) for c in released if is_test_cell(c)} | {c.get("id") for c in released if is_test_cell(c)}
     seen, changed = set(), False
     for index, cell in enumerate(nb.cells):
         grade_id = _grade_id(cell)
         if grade_id is not None and grade_id in seen:
             del cell.metadata["nbgrader"]
             sub.problems.append(f"cell {index} repeats grade id {grade_id!r}: only the first one is graded")
-            changed, grade_id = True, None
+            changed = True
+        # a copy of a released test cell that is not graded as one: its hidden region goes (only
+        # there: a hidden region in a student's own cell is the student's text)
+        if ({grade_id, cell.get("id")} & test_ids and "HIDDEN TESTS" in cell.get("source", "")
+                and (grade_id in seen or not is_test_cell(cell))):
+            cell.source = _without_hidden_region(cell.source)
+            changed = True
+        if grade_id is not None and grade_id in seen:
+            grade_id = None
         seen.add(grade_id)
     restored, repaired = 0, []
     for cell in nb.cells:

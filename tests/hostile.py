@@ -399,7 +399,7 @@ CASES = [
     Case("gradebook-tamper", 0, "the gradebooks it can find are its worker's (read-only to it); wrong answers score 0",
          gradebook_tamper),
     Case("resource-hog", 5, "a 64 GB allocation, a TCP connection and killing the grader all fail", resource_hog),
-    Case("links-out", 5, "links to the gradebook, the solutions and system files are refused; none is ever followed; "
+    Case("links-out", 5, "links to the gradebook and files outside are refused; none is ever followed; "
          "feedback is the notebook's HTML alone", links_out, "kernel"),
     Case("metadata-outside", 5, "chmod, chown and utime outside its folder do nothing (seccomp); nothing outside changes",
          metadata_outside),
