@@ -47,7 +47,7 @@ grade: install  ## grade a class: make grade SUBMISSIONS=folder-or-lms.zip (see 
 	$(PY) autograder/grade.py "$(SUBMISSIONS)"
 
 formgrader: install  ## JupyterLab in the course folder: menu Nbgrader > Formgrader to grade written answers
-	cd autograder && $(abspath $(PY)) -m jupyter lab
+	cd autograder && $(abspath $(PY)) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
 
 feedback: install  ## feedback HTML again from the gradebook, after hand grading (autograder/feedback/)
 	$(PY) autograder/grade.py feedback

@@ -26,7 +26,8 @@ What happens, all with nbgrader's own commands:
    answer a hidden test saw is judged again here, outside the kernel: a test cell only keeps its
    points when its answers are right here too;
 4. feedback HTML per submission, without hidden tests in the cells or in any traceback;
-5. ``reports/``: ``grades.csv`` (``nbgrader export``), ``questions.csv`` (per question: mean,
+5. ``reports/``: ``grades.csv`` with ``canvas-grades.csv`` and ``moodle-<assignment>.csv`` (as
+   ``grade.py export``: autograder/term.py), ``questions.csv`` (per question: mean,
    share correct), ``submissions.csv`` (score and problems of every submission) and
    ``summary.txt``. A progress bar runs while grading; a summary line ends it.
 

@@ -228,7 +228,8 @@ def graded_pairs(course_root: Path) -> list[tuple[str, str]]:
 def formgrader_hint(course_root: Path) -> str:
     """How to open the formgrader on this course (nbgrader 0.9 is a JupyterLab extension: there is
     no `nbgrader formgrader` command)."""
-    return (f"cd {course_root} && jupyter lab  (from the kit's environment; `make formgrader` for autograder/), "
+    root = " --allow-root" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""  # Jupyter refuses root without it
+    return (f"cd {course_root} && jupyter lab{root}  (from the kit's environment; `make formgrader` for autograder/), "
             f"then menu Nbgrader > Formgrader > Manage Submissions")
 
 

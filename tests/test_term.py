@@ -220,13 +220,14 @@ def test_the_formgrader_command_from_the_summary_starts_on_the_course(term):
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     log = term["course"] / ".formgrader.log"
     with log.open("w") as fh:
-        proc = subprocess.Popen(["jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.token=t",
+        command = term["summary1"].split(f"cd {term['course']} && ")[1].split("  (")[0].split()  # jupyter lab [--allow-root]
+        proc = subprocess.Popen([*command, "--no-browser", f"--port={port}", "--ServerApp.token=t",
                                  "--ServerApp.ip=127.0.0.1"], cwd=term["course"], env=env, stdout=fh, stderr=fh)
     try:
         page, deadline = "", time.time() + 90
         while time.time() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/formgrader?token=t", timeout=10) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/formgrader/manage_assignments?token=t", timeout=10) as r:
                     page = r.read().decode()
                     break
             except OSError:
