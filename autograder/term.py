@@ -31,8 +31,10 @@ from pathlib import Path
 CHECKSUMS = "hand_grading.json"
 
 
-def _nbgrader_meta(cell: dict) -> dict:
-    return (cell.get("metadata") or {}).get("nbgrader") or {}
+def _nbgrader_meta(cell) -> dict:
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    found = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return found if isinstance(found, dict) else {}
 
 
 def answer_checksums(notebook: Path) -> dict[str, str]:
@@ -41,11 +43,11 @@ def answer_checksums(notebook: Path) -> dict[str, str]:
     checksum is over every answer cell of the notebook (an instructor's override of a test
     becomes stale when any of the student's code changes)."""
     nb = json.loads(notebook.read_text(encoding="utf-8"))
-    cells = nb.get("cells", [])
+    cells = [c for c in nb.get("cells", []) if isinstance(c, dict)] if isinstance(nb, dict) else []
 
     def text(cell: dict) -> str:
         source = cell.get("source", "")
-        return "".join(source) if isinstance(source, list) else str(source)
+        return "".join(map(str, source)) if isinstance(source, list) else str(source)
 
     def digest(value: str) -> str:
         return hashlib.sha256(value.strip().encode()).hexdigest()[:16]
@@ -54,7 +56,7 @@ def answer_checksums(notebook: Path) -> dict[str, str]:
     found = {}
     for cell in cells:
         meta = _nbgrader_meta(cell)
-        if not meta.get("grade") or not meta.get("grade_id"):
+        if not meta.get("grade") or not isinstance(meta.get("grade_id"), str):
             continue
         found[meta["grade_id"]] = digest(text(cell)) if meta.get("solution") else answers
     return found

@@ -128,6 +128,7 @@ def term(tmp_path_factory):
     assert grade.main([str(course / "submitted"), *common]) == 0
     times["regrade"] = time.perf_counter() - start
     out["summary2"] = (course / "reports" / "summary.txt").read_text()
+    out["submissions2"] = _read_csv(course / "reports" / "submissions.csv")
     assert grade.main(["export", "--course", str(course)]) == 0
     out["grades2"] = _read_csv(course / "reports" / "grades.csv")
     out["questions2"] = _read_csv(course / "reports" / "questions.csv")
@@ -204,6 +205,9 @@ def test_grading_the_courses_own_submitted_folder_in_place(term):
     assert "notebooks of 3 students graded" in term["summary2"]
     graded = term["course"] / "autograded" / "jonesbob" / A / f"{A}.ipynb"
     assert "Bob, resubmitted" in graded.read_text()
+    rows = {r["student"]: r for r in term["submissions2"]}
+    assert rows["jonesbob"]["score"] == "4" and rows["smithalice"]["score"] == "8"
+    assert "invalid JSON" in rows["Carol_Smith"]["problems"]
 
 
 def _free_port() -> int:
