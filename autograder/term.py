@@ -24,7 +24,6 @@ import csv
 import hashlib
 import json
 import os
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -233,7 +232,3 @@ def formgrader_hint(course_root: Path) -> str:
     root = " --allow-root" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""  # Jupyter refuses root without it
     return (f"cd {course_root} && jupyter lab{root}  (from the kit's environment; `make formgrader` for autograder/), "
             f"then menu Nbgrader > Formgrader > Manage Submissions")
-
-
-def run_quiet(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
