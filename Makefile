@@ -15,7 +15,7 @@ endif
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tinychinchilla-installed
 
-.PHONY: install course test lab lessons grade bench gpu-check clean
+.PHONY: install course test lab lessons grade formgrader feedback export bench gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ lessons: install  ## regenerate lessons/ from solutions/ with nbgrader (`--check
 grade: install  ## grade a class: make grade SUBMISSIONS=folder-or-lms.zip (see autograder/README.md)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-lms.zip"; exit 2; }
 	$(PY) autograder/grade.py "$(SUBMISSIONS)"
+
+formgrader: install  ## JupyterLab in the course folder: menu Nbgrader > Formgrader to grade written answers
+	cd autograder && $(abspath $(PY)) -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
+
+feedback: install  ## feedback HTML again from the gradebook, after hand grading (autograder/feedback/)
+	$(PY) autograder/grade.py feedback
+
+export: install  ## final grades after hand grading: autograder/reports/grades.csv, canvas-grades.csv, moodle-*.csv
+	$(PY) autograder/grade.py export
 
 bench: install  ## speed benchmarks (ratios measured side by side)
 	$(PY) benchmarks/bench_train_step.py

@@ -167,6 +167,7 @@ def load_config(course_root: Path, gradebook: Path | None = None, use_db: bool =
         config.SaveCells.enabled = False
     # no exchange is used; keep nbgrader from looking for /srv/nbgrader/exchange
     config.Exchange.root = str(course_root / "exchange")
+    (Path(course_root) / "exchange").mkdir(parents=True, exist_ok=True)  # nbgrader logs CRITICAL when it is missing
     return config
 
 

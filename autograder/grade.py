@@ -26,7 +26,8 @@ What happens, all with nbgrader's own commands:
    answer a hidden test saw is judged again here, outside the kernel: a test cell only keeps its
    points when its answers are right here too;
 4. feedback HTML per submission, without hidden tests in the cells or in any traceback;
-5. ``reports/``: ``grades.csv`` (``nbgrader export``), ``questions.csv`` (per question: mean,
+5. ``reports/``: ``grades.csv`` with ``canvas-grades.csv`` and ``moodle-<assignment>.csv`` (as
+   ``grade.py export``: autograder/term.py), ``questions.csv`` (per question: mean,
    share correct), ``submissions.csv`` (score and problems of every submission) and
    ``summary.txt``. A progress bar runs while grading; a summary line ends it.
 
@@ -62,6 +63,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import build_lessons as build  # noqa: E402  (autograder/build_lessons.py: nbgrader plumbing)
 import lms  # noqa: E402  (autograder/lms.py: LMS download layouts)
+import term  # noqa: E402  (autograder/term.py: stale hand grades, final grades, feedback again)
 from isolation import (GradeError, SAFE_NBGRADER, clear_folder, close_worker, copy_plain_file,  # noqa: E402
                        run_worker, sandbox_notes, stage_kit)
 from tinychinchilla.sandbox import CELL_LOG_ENV, grade_id as _grade_id, is_test_cell  # noqa: E402
@@ -84,6 +86,9 @@ class Submission:
     max_score: float = 0.0
     cells: dict[str, float] = field(default_factory=dict)   # grade id -> score
     seconds: float = 0.0
+    regrade: list[str] = field(default_factory=list)   # hand grades cleared: the answer changed
+    checksums: dict[str, str] = field(default_factory=dict)  # grade id -> checksum of the answer (term.py)
+    lms_user: str = ""                    # "canvas:<user id>" / "moodle:<participant id>", from the download's names
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,7 +105,8 @@ def config_shim(course_root: Path) -> str:
             f"exec(compile(open(__file__).read(), __file__, 'exec'))\n"
             f"c.CourseDirectory.root = {str(course_root)!r}\n"
             f"c.CourseDirectory.db_url = {('sqlite:///' + str(course_root / 'gradebook.db'))!r}\n"
-            f"c.Exchange.root = {str(course_root / 'exchange')!r}\n")
+            f"c.Exchange.root = {str(course_root / 'exchange')!r}\n"
+            f"__import__('os').makedirs(c.Exchange.root, exist_ok=True)\n")
 
 
 def prepare_course(course_root: Path, solutions: Path, assignments: list[str] | None) -> list[str]:
@@ -210,7 +216,9 @@ def collect_lms(source: Path, known: list[str], expected_ids: dict[str, set[str]
     result = lms.sort_files(files, known, expected_ids, regexp)
     subs = []
     for (student, assignment), found in sorted(result.chosen.items()):
-        sub = Submission(student, assignment, notebook=found.path)
+        kind = "moodle" if lms._MOODLE.match(found.name) else "canvas" if lms._CANVAS.match(found.name) else ""
+        sub = Submission(student, assignment, notebook=found.path,
+                         lms_user=f"{kind}:{found.user}" if kind and found.user else "")
         older = result.older.get((student, assignment), [])
         if older:
             sub.problems.append(f"graded the latest submission {found.name!r}; not graded: "
@@ -258,9 +266,10 @@ def _copy_into_course(subs: list[Submission], course_root: Path) -> None:
         problem = read_problem(sub.notebook)
         target = course_root / "submitted" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink():
+        if target.is_symlink() and sub.notebook != target:
             target.unlink()
-        if not problem or not problem.startswith("a link"):
+        same = target.exists() and sub.notebook.resolve() == target.resolve()  # graded in place
+        if (not problem or not problem.startswith("a link")) and not same:
             shutil.copyfile(sub.notebook, target)
         sub.notebook = target
         if problem:
@@ -578,8 +587,12 @@ def merge(course_root: Path, sub: Submission, worker_scores: dict[str, tuple[flo
 
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{course_root / 'gradebook.db'}", "tinychinchilla") as gb:
         warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes from inside nbgrader's API
-        gb.update_or_create_student(sub.student)
+        gb.update_or_create_student(sub.student, **({"lms_user_id": sub.lms_user} if sub.lms_user else {}))
         gb.update_or_create_submission(sub.assignment, sub.student)
+        if sub.checksums:
+            recorded = term.load_checksums(course_root)
+            sub.regrade += term.clear_stale_hand_grades(gb, sub.student, sub.assignment, sub.checksums, recorded)
+            term.save_checksums(course_root, recorded)
         nb = gb.find_submission_notebook(sub.assignment, sub.assignment, sub.student)
         for grade in nb.grades:
             auto, needs_manual, comment = worker_scores.get(grade.name, (0.0, False, None))
@@ -619,6 +632,10 @@ class Batch:
         try:
             graded = grade_one(sub, self.template, work, self.args, self.env)
             sub.problems += cell_problems(graded)
+            try:
+                sub.checksums = term.answer_checksums(graded)  # to spot a changed answer's stale hand grade
+            except (OSError, ValueError):
+                pass
             rows = worker_rows(work / "gradebook.db", sub)
             failures = recheck(graded, {k: v[0] for k, v in rows.items()}, self.guarded)
             if failures:
@@ -685,10 +702,9 @@ class Batch:
 
 
 def export_grades(course_root: Path, out: Path, env: dict) -> Path:
-    """grades.csv from `nbgrader export`: one row per student and assignment."""
-    path = out / "grades.csv"
-    _run(["nbgrader", "export", f"--to={path}"], cwd=course_root, env=env, what="export")
-    return path
+    """grades.csv (one row per student and assignment somebody submitted, hand grades included)
+    and the LMS import files: autograder/term.py."""
+    return term.export(course_root, out)[0]
 
 
 def question_table(course_root: Path, assignments: list[str]) -> list[dict]:
@@ -699,6 +715,8 @@ def question_table(course_root: Path, assignments: list[str]) -> list[dict]:
     with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}", "tinychinchilla") as gb:
         for assignment in assignments:
             nb = gb.find_notebook(assignment, assignment)
+            if not nb.submissions:
+                continue  # a lesson nobody submitted: nothing to report
             scores: dict[str, list[float]] = {c.name: [] for c in nb.grade_cells}
             pending: dict[str, int] = {c.name: 0 for c in nb.grade_cells}
             for sub_nb in nb.submissions:
@@ -743,12 +761,20 @@ def write_reports(subs: list[Submission], course_root: Path, out: Path, assignme
         lines[0] += f"; class average {100 * share:.1f}% of the points"
         awaiting = sum(q["awaiting_hand_grading"] * q["points"] for q in questions)
         if awaiting:
-            lines[0] += f" ({awaiting:g} points still to grade by hand: `nbgrader formgrader`)"
-    missed = sorted((q for q in questions if q["share_correct"] != "" and q["share_correct"] < 1),
-                    key=lambda q: (q["share_correct"], q["assignment"], q["question"]))[:5]
-    lines.append("questions the class missed most: " + (", ".join(
-        f"{q['question']} ({100 * q['share_correct']:.0f}% correct)" for q in missed)
+            lines[0] += (f"; {awaiting:g} points still to grade by hand in the formgrader: "
+                         f"{term.formgrader_hint(course_root)}")
+    missed = sorted((q for q in questions if q["mean_score"] != "" and q["share_correct"] < 1),
+                    key=lambda q: (q["mean_score"] / (q["points"] or 1), q["assignment"], q["question"]))[:5]
+    lines.append("questions the class missed most (mean score; share with full marks): " + (", ".join(
+        f"{q['question']} ({100 * q['mean_score'] / (q['points'] or 1):.0f}% of its points; "
+        f"{100 * q['share_correct']:.0f}% full marks)" for q in missed)
         if missed else "none, every graded question was answered correctly by all"))
+    regrade = [line for s in subs for line in s.regrade]
+    if regrade:
+        lines.append(f"{len(regrade)} hand grade{'s' * (len(regrade) > 1)} cleared because the resubmitted answer "
+                     f"changed: grade again in the formgrader, then `python autograder/grade.py feedback` "
+                     f"and `python autograder/grade.py export`:")
+        lines += [f"  {line}" for line in regrade]
     troubled = [s for s in subs if s.problems]
     lines.append(f"{len(troubled)} submission{'s' if len(troubled) != 1 else ''} with problems"
                  + (":" if troubled else ""))
@@ -759,7 +785,8 @@ def write_reports(subs: list[Submission], course_root: Path, out: Path, assignme
     if stray:
         lines.append(f"{stray} process{'es' * (stray > 1)} still running at the end of the batch killed")
     lines += [f"note: {note}" for note in notes]
-    lines.append(f"reports: {out} (grades.csv, questions.csv, submissions.csv); feedback: {course_root / 'feedback'}")
+    lines.append(f"reports: {out} (grades.csv, canvas-grades.csv, moodle-*.csv, questions.csv, submissions.csv); "
+                 f"feedback: {course_root / 'feedback'}")
     text = "\n".join(lines) + "\n"
     (out / "summary.txt").write_text(text)
     return text
@@ -776,7 +803,9 @@ def build_parser() -> argparse.ArgumentParser:
     limits = Limits()
     p = argparse.ArgumentParser(prog="python autograder/grade.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="See autograder/README.md for the scores of broken and hostile submissions.")
+                                epilog="After hand grading: `grade.py feedback` (feedback HTML again) and `grade.py export` "
+                                       "(final grades, Canvas and Moodle files); each has --help. See autograder/README.md "
+                                       "for the instructor's term and the scores of broken and hostile submissions.")
     p.add_argument("submissions", type=Path,
                    help="a folder <student>/<assignment>/<assignment>.ipynb, or an LMS folder or .zip of files")
     p.add_argument("--course", type=Path, default=HERE,
@@ -817,7 +846,70 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+TERM_COMMANDS = {
+    "feedback": "regenerate every graded submission's feedback HTML from the gradebook (after hand grading; "
+                "hidden tests stripped)",
+    "export": "write the final grades (hand grades included): reports/grades.csv, canvas-grades.csv, "
+              "moodle-<assignment>.csv, questions.csv",
+}
+
+
+def term_parser(command: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python autograder/grade.py {command}", description=TERM_COMMANDS[command])
+    p.add_argument("--course", type=Path, default=HERE, help="the nbgrader course folder (default %(default)s)")
+    if command == "export":
+        p.add_argument("--out", type=Path, default=None, help="reports folder (default COURSE/reports)")
+        p.add_argument("--lms", choices=["canvas", "moodle", "all", "none"], default="all",
+                       help="which LMS import files to write besides grades.csv (default %(default)s)")
+    else:
+        p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="assignments whose feedback is made at once (default %(default)s)")
+    return p
+
+
+def term_command(command: str, argv: list[str]) -> int:
+    """`grade.py feedback` and `grade.py export`: the steps after hand grading (autograder/term.py)."""
+    args = term_parser(command).parse_args(argv)
+    course_root = args.course.resolve()
+    if not (course_root / "gradebook.db").is_file():
+        raise SystemExit(f"error: {course_root} has no gradebook.db: grade the submissions first "
+                         f"(python autograder/grade.py SUBMISSIONS)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if command == "export":
+            out = (args.out or course_root / "reports").resolve()
+            written = term.export(course_root, out, args.lms)
+            assignments = term.final_grades(course_root)[0]
+            questions = question_table(course_root, assignments)
+            with (out / "questions.csv").open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(questions[0]) if questions else ["assignment"])
+                writer.writeheader()
+                writer.writerows(questions)
+            written.append(out / "questions.csv")
+            pending = sum(q["awaiting_hand_grading"] for q in questions)
+            print("wrote " + ", ".join(str(p) for p in written))
+            if pending:
+                print(f"note: {pending} answer{'s' * (pending > 1)} still await hand grading (scored 0 until graded): "
+                      f"{term.formgrader_hint(course_root)}")
+            return 0
+        build.ensure_scripts_on_path()
+        pairs = term.graded_pairs(course_root)
+        if not pairs:
+            raise SystemExit(f"error: nothing graded in {course_root / 'autograded'}: grade the submissions first")
+        subs = [Submission(student, assignment) for student, assignment in pairs]
+        feedback(course_root, subs, base_env(), args.jobs)
+        failed = [s for s in subs if s.problems]
+        print(f"feedback for {len(subs) - len(failed)} submission{'s' * (len(subs) != 1)} in {course_root / 'feedback'}"
+              f"/<student>/<assignment>/<assignment>.html; return each student's folder")
+        for s in failed:
+            print(f"  {s.student}/{s.assignment}: {'; '.join(s.problems)}")
+        return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TERM_COMMANDS:
+        return term_command(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     if args.jobs < 1 or args.timeout < 1:
         raise SystemExit("error: --jobs and --timeout must be at least 1")

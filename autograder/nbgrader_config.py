@@ -26,6 +26,14 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
+# The course hands notebooks out and in through an LMS (grade.py reads its download), not through
+# nbgrader's exchange; nbgrader still wants an exchange folder (the formgrader warns when the
+# default /usr/local/share/nbgrader/exchange cannot be made), so it lives in the course, git-ignored.
+c.Exchange.root = str(HERE / "exchange")
+try:
+    (HERE / "exchange").mkdir(exist_ok=True)  # nbgrader logs "Unwritable directory" when it is missing
+except OSError:
+    pass  # a read-only checkout: nbgrader's warning then, harmless (the exchange is not used)
 
 # Grading runs every notebook in fast mode (nbgrader sets NBGRADER_EXECUTION, see
 # tinychinchilla.check.fast_mode): no cell should need more than a few seconds, but a cold kernel
