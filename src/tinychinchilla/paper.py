@@ -115,6 +115,12 @@ RUNS_BEHIND_THE_FITS = {"models": 400, "min_params": 70e6, "max_params": 16e9,
                         "min_tokens": 5e9, "max_tokens": 500e9}
 SECTION_3_2_BUDGETS = (6e18, 3e21)
 
+#: Section 3.1 (Approach 1): four cosine horizons per model size spanning a factor of 16 in training
+#: tokens, and the envelope read at 1500 logarithmically spaced FLOP values.
+SECTION_3_1 = {"schedules_per_size": 4, "horizon_span": 16, "flop_values": 1500}
+#: Figure A1 (Appendix B): the cosine cycle lengths compared, as multiples of the run's length.
+FIGURE_A1_CYCLE_MULTIPLIERS = (1.0, 1.1, 1.25, 1.5, 2.0, 5.0)
+
 #: Table 2's intervals are the 10th and 90th percentiles of a bootstrap (its caption).
 TABLE_2_PERCENTILES = (10, 90)
 
