@@ -154,3 +154,13 @@ def test_gpu_check_refuses_cleanly_without_cuda():
                           text=True, timeout=120, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 2 and "no CUDA device" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def test_every_subpackage_is_listed_for_the_wheel():
+    # `packages` is an explicit list (small_runs is mapped in from outside src/), so a new
+    # subpackage that is not listed would be left out of the wheel, and the installed kit would
+    # fail at its first import of it (as `tinychinchilla.fit` did before it was listed).
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    src = ROOT / "src"
+    found = {".".join(p.parent.relative_to(src).parts) for p in src.rglob("__init__.py")}
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
