@@ -4,9 +4,10 @@
     python autograder/grade.py --help
 
 SUBMISSIONS is either nbgrader's layout, ``<student>/<assignment>/<assignment>.ipynb`` (as
-``nbgrader collect`` leaves it), or a flat folder / .zip of files named by a learning-management
-system, which nbgrader's ``zip_collect`` sorts by ``--name-regexp`` (default: ``<student>_..._<NN-name>.ipynb``
-or ``<student>/<NN-name>.ipynb``). The assignment of a file is the lesson it is: ``01-tiny-transformer``.
+``nbgrader collect`` leaves it), or a learning-management system's download, a .zip or its folder
+(Canvas, Moodle, Blackboard, or ``<student>_..._<NN-name>.ipynb``: autograder/lms.py), the latest
+resubmission of each student winning and every other file listed. The assignment of a file is the
+lesson it is: ``01-tiny-transformer``.
 
 What happens, all with nbgrader's own commands:
 
@@ -17,10 +18,13 @@ What happens, all with nbgrader's own commands:
    folder, ``--jobs`` at a time: nbgrader writes one sqlite gradebook serially, so each worker has
    its own and only this process writes the course's gradebook, merging one finished submission
    at a time. One student's code never runs where another student's grades are.
-   The kernel runs jailed (``tinychinchilla.sandbox``: resource limits; writes confined to its own
-   folder, no network, no signals outside, where the OS allows) and guarded (hidden tests see the
-   original ``math.isclose``, ``check``...). Every answer a hidden test saw is judged again here,
-   outside the kernel: a test cell only keeps its points when its answers are right here too;
+   The kernel runs jailed (``tinychinchilla.sandbox``: resource limits; reads confined to the
+   system, Python and the kit; writes to its own folder, no links or special files; chmod, chown
+   and utime ignored; no network, no signals outside; as root, another user or no capabilities)
+   and guarded (hidden tests see the original ``math.isclose``, ``check``, IPython machinery...).
+   Nothing it leaves in its folder is followed or kept; every process it leaves is killed. Every
+   answer a hidden test saw is judged again here, outside the kernel: a test cell only keeps its
+   points when its answers are right here too;
 4. feedback HTML per submission, without hidden tests in the cells or in any traceback;
 5. ``reports/``: ``grades.csv`` (``nbgrader export``), ``questions.csv`` (per question: mean,
    share correct), ``submissions.csv`` (score and problems of every submission) and
@@ -40,6 +44,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -56,17 +61,15 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import build_lessons as build  # noqa: E402  (autograder/build_lessons.py: nbgrader plumbing)
+import lms  # noqa: E402  (autograder/lms.py: LMS download layouts)
+from isolation import (GradeError, SAFE_NBGRADER, clear_folder, close_worker, copy_plain_file,  # noqa: E402
+                       run_worker, sandbox_notes, stage_kit)
 from tinychinchilla.sandbox import CELL_LOG_ENV, grade_id as _grade_id, is_test_cell  # noqa: E402
 
 ROOT = HERE.parent
-DEFAULT_NAME_REGEXP = r"(?:.*/)?(?P<student_id>[A-Za-z0-9][\w.\-]*?)(?:_[^/]*)?[_/](?P<file_id>{assignment})(?:[-_ ]\(?\d+\)?)?\.ipynb$"
 HIDDEN_ASSERT = re.compile(r"check\.assert_answer\(\s*[\"'](\d\d\.[a-z0-9_]+)[\"']")
 GRADE_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "SYSTEMROOT", "VIRTUAL_ENV",
                   "CONDA_PREFIX", "PYTHONPATH", "TINYCHINCHILLA_CACHE")
-
-
-class GradeError(RuntimeError):
-    """The batch cannot start (bad course, bad arguments); one clear line for the instructor."""
 
 
 @dataclass
@@ -122,9 +125,11 @@ def kernel_spec(folder: Path, scratch: Path, args: argparse.Namespace) -> None:
     else:
         argv = [sys.executable, "-m", "tinychinchilla.sandbox", "--write", str(scratch),
                 "--memory-mb", str(args.memory_mb), "--cpu-seconds", str(args.cpu_seconds),
-                "--file-mb", str(args.file_mb)]
-        if args.user:
-            argv += ["--user", args.user]
+                "--file-mb", str(args.file_mb), "--processes", str(max(256, 64 * args.jobs))]
+        for readable in args.kernel_reads:
+            argv += ["--read", str(readable)]
+        if args.kernel_user:
+            argv += ["--user", args.kernel_user]
         argv += ["--", *kernel]
     spec_dir = folder / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -147,6 +152,11 @@ def _grade_ids(path: Path) -> set[str]:
 
 def read_problem(path: Path) -> str | None:
     """Why ``path`` cannot be graded as a notebook, or None when it can."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return "a link or special file, not a notebook (not followed)"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -191,48 +201,52 @@ def collect_nbgrader_layout(folder: Path, known: list[str], expected_ids: dict[s
     return found
 
 
-def collect_lms(source: Path, course_root: Path, known: list[str], regexp: str, env: dict,
-                staging: Path) -> list[Submission]:
-    """A flat folder or .zip of LMS-named files, sorted by `nbgrader zip_collect`, one assignment
-    at a time, into ``staging``/<student>/<assignment>/<assignment>.ipynb."""
-    for assignment in known:
-        archive = course_root / "downloaded" / assignment / "archive"
-        shutil.rmtree(archive.parent, ignore_errors=True)
-        archive.mkdir(parents=True)
-        if source.is_file():
-            shutil.copy(source, archive / source.name)
-        else:
-            shutil.copytree(source, archive, dirs_exist_ok=True)
-        _run(["nbgrader", "zip_collect", assignment, "--force",
-              f"--FileNameCollectorPlugin.named_regexp={regexp.format(assignment=re.escape(assignment))}",
-              f"--CourseDirectory.submitted_directory={staging}"],
-             cwd=course_root, env=env, what=f"zip_collect {assignment}")
-        shutil.rmtree(archive.parent, ignore_errors=True)
-    return [Submission(nb.parents[1].name, nb.parent.name, notebook=nb)
-            for nb in sorted(staging.glob("*/*/*.ipynb")) if nb.stem == nb.parent.name]
+def collect_lms(source: Path, known: list[str], expected_ids: dict[str, set[str]], regexp: str | None,
+                staging: Path) -> tuple[list[Submission], list[tuple[str, str]]]:
+    """A flat folder or .zip of LMS-named files (Canvas, Moodle, Blackboard: autograder/lms.py),
+    extracted into ``staging``; returns the submissions (the latest per student and assignment)
+    and every file of the archive that is not graded, with the reason."""
+    files, refused = lms.extract(source, staging)
+    result = lms.sort_files(files, known, expected_ids, regexp)
+    subs = []
+    for (student, assignment), found in sorted(result.chosen.items()):
+        sub = Submission(student, assignment, notebook=found.path)
+        older = result.older.get((student, assignment), [])
+        if older:
+            sub.problems.append(f"graded the latest submission {found.name!r}; not graded: "
+                                + ", ".join(repr(n) for n in older))
+        subs.append(sub)
+    return subs, refused + result.not_graded
 
 
-def import_submissions(source: Path, course_root: Path, known: list[str], regexp: str, env: dict) -> list[Submission]:
+def import_submissions(source: Path, course_root: Path, known: list[str], regexp: str | None,
+                       env: dict) -> tuple[list[Submission], list[tuple[str, str]]]:
+    """The submissions, copied into the course's submitted/, and the files that are not graded."""
     if not source.exists():
         raise GradeError(f"{source} does not exist: give a folder of submissions or an LMS .zip")
     expected_ids = {a: _grade_ids(course_root / "source" / a / f"{a}.ipynb") for a in known}
     layout = source.is_dir() and any(p.is_dir() and any(q.is_dir() for q in p.iterdir())
                                      for p in source.iterdir() if not p.name.startswith("."))
+    layout = layout and not any(" " in p.name or "_assignsubmission_" in p.name for p in source.iterdir())
     if not layout and not (source.is_dir() or zipfile.is_zipfile(source)):
         raise GradeError(f"{source} is neither a folder nor a .zip file")
-    # zip_collect sorts an LMS download into a staging folder, removed once its files are copied.
+    # an LMS download is extracted into a staging folder, removed once its files are copied.
     staging = None if layout else Path(tempfile.mkdtemp(prefix="tinychinchilla-lms-"))
+    not_graded: list[tuple[str, str]] = []
     try:
-        subs = (collect_nbgrader_layout(source, known, expected_ids) if layout
-                else collect_lms(source, course_root, known, regexp, env, staging))
+        if layout:
+            subs = collect_nbgrader_layout(source, known, expected_ids)
+        else:
+            subs, not_graded = collect_lms(source, known, expected_ids, regexp, staging)
         _copy_into_course(subs, course_root)
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
     if not subs:
+        listed = "; ".join(f"{n} ({why})" for n, why in not_graded[:10])
         raise GradeError(f"no submissions found in {source}: expected <student>/<assignment>/<assignment>.ipynb, "
-                         f"or LMS files matching --name-regexp")
-    return subs
+                         f"or an LMS download (Canvas, Moodle, Blackboard){': ' + listed if listed else ''}")
+    return subs, not_graded
 
 
 def _copy_into_course(subs: list[Submission], course_root: Path) -> None:
@@ -244,7 +258,10 @@ def _copy_into_course(subs: list[Submission], course_root: Path) -> None:
         problem = read_problem(sub.notebook)
         target = course_root / "submitted" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(sub.notebook, target)
+        if target.is_symlink():
+            target.unlink()
+        if not problem or not problem.startswith("a link"):
+            shutil.copyfile(sub.notebook, target)
         sub.notebook = target
         if problem:
             sub.problems.append(f"{problem}: scored 0")
@@ -277,36 +294,62 @@ def base_env() -> dict:
 
 
 def grade_one(sub: Submission, template: Path, work: Path, args: argparse.Namespace, env: dict) -> Path:
-    """Autograde one submission in ``work`` (a fresh course); return the autograded notebook."""
+    """Autograde one submission in ``work`` (a fresh course); return the autograded notebook.
+
+    The worker course holds the assignment's gradebook (nbgrader takes the tests from it) and
+    no source notebook. The kernel runs in ``autograded/<student>/<assignment>/`` (nbgrader
+    executes the sanitized copy where it writes it); after the run everything there but the
+    graded notebook is removed by lstat, never followed, and nbgrader's own walk over that
+    folder is made safe too (:data:`SAFE_NBGRADER`)."""
     assignment, student = sub.assignment, sub.student
-    shutil.copytree(template / "source" / assignment, work / "source" / assignment)
+    (work / "source" / assignment).mkdir(parents=True)
     shutil.copy(template / "gradebook.db", work / "gradebook.db")
     (work / "nbgrader_config.py").write_text(
         config_shim(work) +
         f"c.Execute.timeout = {args.timeout}\n"
         # a kernel that dies is restarted once by nbgrader; a second death ends the notebook
-        "c.Execute.execute_retries = 0\n")
+        "c.Execute.execute_retries = 0\n" + SAFE_NBGRADER)
     scratch = work / "scratch"
-    (scratch / "matplotlib").mkdir(parents=True)
     kernel_spec(work / "jupyter", scratch, args)
-    target = work / "submitted" / student / assignment / f"{assignment}.ipynb"
-    target.parent.mkdir(parents=True)
-    shutil.copyfile(sub.notebook, target)
-    sanitize(target, sub, template / "release" / assignment / f"{assignment}.ipynb")
+    folder = work / "submitted" / student / assignment
+    folder.mkdir(parents=True)
+    target = folder / f"{assignment}.ipynb"
+    pristine = work / "submission.ipynb"  # the notebook as graded, out of the kernel's reach
+    shutil.copyfile(sub.notebook, pristine)
+    sanitize(pristine, sub, template / "release" / assignment / f"{assignment}.ipynb")
+    if args.kernel_user:
+        close_worker(work, student)
     env = dict(env, JUPYTER_PATH=str(work / "jupyter"), JUPYTER_RUNTIME_DIR=str(work / "runtime"),
                JUPYTER_CONFIG_DIR=str(work / "jupyter-config"), IPYTHONDIR=str(scratch / "ipython"),
                TMPDIR=str(scratch), MPLCONFIGDIR=str(scratch / "matplotlib"))
     env[CELL_LOG_ENV] = str(scratch / "running-cell.py")
     budget = args.timeout * 60 + 300  # far above any honest notebook; only a wedged nbgrader hits it
     graded = work / "autograded" / student / assignment / f"{assignment}.ipynb"
-    for _attempt in range(3):
-        proc = subprocess.run(["nbgrader", "autograde", assignment, "--student", student, "--force"],
-                              cwd=work, env=env, capture_output=True, text=True, timeout=budget)
-        if graded.exists():
-            return graded
-        if "DeadKernelError" not in proc.stderr or not skip_killer_cell(target, scratch / "running-cell.py", sub):
-            break
-    tail = [line for line in proc.stderr.strip().splitlines() if "ERROR" in line][:1] or ["no log"]
+    left: list[str] = []
+    run = {"log": ""}
+    try:
+        for _attempt in range(3):
+            left += clear_folder(folder) + clear_folder(scratch) + clear_folder(graded.parent)
+            (scratch / "matplotlib").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(pristine, target)
+            run = run_worker(["nbgrader", "autograde", assignment, "--student", student, "--force"],
+                             work, env, budget, [graded.parent, scratch], args)
+            if run["killed"]:
+                sub.problems.append(f"{run['killed']} process{'es' * (run['killed'] > 1)} it left running "
+                                    f"{'were' if run['killed'] > 1 else 'was'} killed")
+            if run["overflow"]:
+                raise GradeError(f"its kernel wrote {run['overflow']} in its folders, over the cap of "
+                                 f"{args.folder_mb} MB / {args.folder_files} files: grading stopped")
+            if graded.exists():
+                return graded
+            if "DeadKernelError" not in run["log"] or not skip_killer_cell(pristine, scratch / "running-cell.py", sub):
+                break
+    finally:
+        left += clear_folder(scratch) + clear_folder(graded.parent, keep=graded.name)
+        if left:
+            sub.problems.append(f"its kernel left {len(left)} link{'s' * (len(left) > 1)} or special file"
+                                f"{'s' * (len(left) > 1)} ({', '.join(sorted(set(left))[:3])}): removed unread")
+    tail = [line for line in run["log"].strip().splitlines() if "ERROR" in line][:1] or ["no log"]
     raise GradeError(f"nbgrader could not grade it ({tail[0][:200]})")
 
 
@@ -330,18 +373,7 @@ def skip_killer_cell(notebook: Path, cell_log: Path, sub: Submission) -> bool:
     return False
 
 
-def _without_hidden_region(source: str) -> str:
-    """The source less its hidden-test regions, markers and all (an unclosed region runs to the end),
-    the way nbgrader's ClearHiddenTests strips a test cell; a stray marker line goes too."""
-    kept, hidden = [], False
-    for line in source.splitlines():
-        if "BEGIN HIDDEN TESTS" in line:
-            hidden = True
-        elif "END HIDDEN TESTS" in line:
-            hidden = False
-        elif not hidden and "HIDDEN TESTS" not in line:
-            kept.append(line)
-    return "\n".join(kept)
+NBGRADER_FIELDS = ("grade", "solution", "locked", "points", "task", "grade_id")
 
 
 def sanitize(notebook: Path, sub: Submission, release: Path) -> None:
@@ -349,14 +381,19 @@ def sanitize(notebook: Path, sub: Submission, release: Path) -> None:
 
     * a grade id used twice: only the first cell keeps its nbgrader metadata (as nbgrader's
       DeduplicateIds means to; nbgrader itself then fails on the stripped copies);
-    * hidden-test regions in cells that are not test cells are dropped: nbgrader's feedback
-      refuses such a notebook, and the region would show in the feedback;
-    * nbgrader metadata lost (a notebook rebuilt by another tool) is restored from the released
-      notebook by cell id, and nbgrader cells missing altogether are put back from it, as
-      released: nbgrader's add_missing_cells fails when the cell before a missing test cell is
+    * nbgrader metadata changed or lost (one flag flipped by an editor, a notebook rebuilt by
+      another tool) is repaired field by field from the released notebook, matching the cell by
+      its grade id, else by its cell id; nbgrader cells missing altogether are put back from it,
+      as released: nbgrader's add_missing_cells fails when the cell before a missing test cell is
       missing too (a deleted answer with its test), and grades nothing when metadata is lost.
-    """
+
+    The student's own code is never edited: a ``BEGIN HIDDEN TESTS`` in a student's cell is
+    harmless to Python, and only the copy that feedback is made from is changed (see
+    :func:`neutralize_markers`)."""
     nb = nbformat.read(notebook, as_version=4)
+    released = [c for c in nbformat.read(release, as_version=4).cells if _grade_id(c)]
+    by_grade_id = {_grade_id(c): c for c in released}
+    by_cell_id = {c.get("id"): c for c in released}
     seen, changed = set(), False
     for index, cell in enumerate(nb.cells):
         grade_id = _grade_id(cell)
@@ -365,20 +402,27 @@ def sanitize(notebook: Path, sub: Submission, release: Path) -> None:
             sub.problems.append(f"cell {index} repeats grade id {grade_id!r}: only the first one is graded")
             changed, grade_id = True, None
         seen.add(grade_id)
-        if not is_test_cell(cell) and "HIDDEN TESTS" in cell.source:
-            cell.source = _without_hidden_region(cell.source)
-            changed = True
-    released = [c for c in nbformat.read(release, as_version=4).cells if _grade_id(c)]
-    by_cell_id = {c.get("id"): c for c in released}
-    restored = 0
+    restored, repaired = 0, []
     for cell in nb.cells:
-        origin = by_cell_id.get(cell.get("id"))
-        if _grade_id(cell) is None and origin is not None and _grade_id(origin) not in seen:
-            cell.setdefault("metadata", {})["nbgrader"] = copy.deepcopy(origin.metadata.nbgrader)
+        grade_id = _grade_id(cell)
+        origin = by_grade_id.get(grade_id) if grade_id else by_cell_id.get(cell.get("id"))
+        if origin is None or (grade_id is None and _grade_id(origin) in seen):
+            continue
+        want = origin.metadata.nbgrader
+        have = cell.get("metadata", {}).get("nbgrader")
+        if have is None:
+            cell.setdefault("metadata", {})["nbgrader"] = copy.deepcopy(want)
             seen.add(_grade_id(origin))
             restored += 1
+            continue
+        wrong = [k for k in NBGRADER_FIELDS if k in want and have.get(k) != want[k]]
+        if wrong:
+            cell.metadata["nbgrader"] = copy.deepcopy(want)
+            repaired.append(f"{_grade_id(origin)}: {', '.join(wrong)}")
     if restored:
         sub.problems.append(f"nbgrader metadata of {restored} cell{'s' * (restored > 1)} restored from the released notebook")
+    if repaired:
+        sub.problems.append(f"nbgrader metadata repaired from the released notebook ({'; '.join(repaired)})")
     # Put missing cells back after the last released cell that precedes them in the submission.
     position = {_grade_id(c): i for i, c in enumerate(nb.cells) if _grade_id(c)}
     after, missing = -1, []
@@ -392,7 +436,22 @@ def sanitize(notebook: Path, sub: Submission, release: Path) -> None:
     if missing:
         sub.problems.append(f"{len(missing)} nbgrader cell{'s' * (len(missing) > 1)} missing from the submission put back as released "
                             f"({', '.join(_grade_id(c) for _, c in missing)})")
-    if changed or restored or missing:
+    if changed or restored or repaired or missing:
+        nbformat.write(nb, notebook)
+
+
+def neutralize_markers(notebook: Path) -> None:
+    """In the graded copy that feedback is made from: a hidden-test marker in a cell that is not a
+    test cell (a student's comment) is written ``HIDDEN-TESTS``, so nbgrader's ClearHiddenTests
+    neither strips the student's code from the feedback nor refuses the notebook. Test cells
+    keep theirs: nbgrader restored them from the gradebook, and their hidden region is removed."""
+    nb = nbformat.read(notebook, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if not is_test_cell(cell) and "HIDDEN TESTS" in cell.source:
+            cell.source = cell.source.replace("HIDDEN TESTS", "HIDDEN-TESTS")
+            changed = True
+    if changed:
         nbformat.write(nb, notebook)
 
 
@@ -476,7 +535,13 @@ def feedback(course_root: Path, subs: list[Submission], env: dict, jobs: int) ->
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, assignments))
     for sub in graded:
-        if not (course_root / "feedback" / sub.student / sub.assignment / f"{sub.assignment}.html").exists():
+        folder = course_root / "feedback" / sub.student / sub.assignment
+        page = folder / f"{sub.assignment}.html"
+        # feedback is the graded notebook's HTML and nothing else
+        for entry in (os.scandir(folder) if folder.is_dir() else []):
+            if entry.name != page.name or not entry.is_file(follow_symlinks=False):
+                shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+        if not page.exists():
             sub.problems.append("no feedback HTML (nbgrader generate_feedback failed)")
 
 
@@ -527,7 +592,7 @@ class Batch:
 
     def run_one(self, sub: Submission) -> Submission:
         start = time.perf_counter()
-        work = Path(tempfile.mkdtemp(prefix=f"grade-{sub.student[:20]}-", dir=self.args.workdir))
+        work = Path(tempfile.mkdtemp(prefix="grade-", dir=self.args.workdir))
         try:
             graded = grade_one(sub, self.template, work, self.args, self.env)
             sub.problems += cell_problems(graded)
@@ -538,9 +603,12 @@ class Batch:
                 rows = worker_rows(work / "gradebook.db", sub)
                 sub.problems += [f"{gid} scored 0: {why}" for gid, why in sorted(failures.items())]
             with self.lock:
+                # the course keeps the graded notebook only: nothing else its kernel wrote
                 dest = self.course_root / "autograded" / sub.student / sub.assignment
                 shutil.rmtree(dest, ignore_errors=True)
-                shutil.copytree(graded.parent, dest, symlinks=True)
+                dest.mkdir(parents=True)
+                copy_plain_file(graded, dest / graded.name)
+                neutralize_markers(dest / graded.name)
                 shutil.rmtree(self.course_root / "feedback" / sub.student / sub.assignment, ignore_errors=True)
                 merge(self.course_root, sub, rows)
         except Exception as exc:  # noqa: BLE001 - one submission must never abort the batch
@@ -555,11 +623,16 @@ class Batch:
 
     def zero(self, sub: Submission) -> None:
         """Record a 0 for every cell of a submission that could not be graded (as nbgrader does
-        for a missing notebook), keeping scores entered by hand."""
+        for a missing notebook), keeping scores entered by hand. A failure here is this
+        submission's problem line, never the batch's."""
         if sub.notebook is None and sub.assignment not in self.args.known:
             return  # unknown assignment: there is nothing to record it against
-        with self.lock:
-            merge(self.course_root, sub, {})
+        try:
+            with self.lock:
+                merge(self.course_root, sub, {})
+        except Exception as exc:  # noqa: BLE001
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            sub.problems.append(f"its 0 could not be recorded in the course gradebook ({first})")
 
     def run(self, subs: list[Submission]) -> list[Submission]:
         from tqdm.auto import tqdm
@@ -570,8 +643,13 @@ class Batch:
                 self.zero(sub)
         bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=self.args.quiet, file=sys.stderr)
         with ThreadPoolExecutor(max_workers=max(1, self.args.jobs)) as pool:
-            for future in as_completed([pool.submit(self.run_one, s) for s in todo]):
-                sub = future.result()
+            futures = {pool.submit(self.run_one, s): s for s in todo}
+            for future in as_completed(futures):
+                sub = futures[future]
+                try:
+                    future.result()
+                except Exception as exc:  # noqa: BLE001 - run_one catches all; this is the last net
+                    sub.problems.append(f"not graded: {type(exc).__name__}: {str(exc)[:200]}; scored 0")
                 bar.set_postfix_str(f"{sub.student}/{sub.assignment} {sub.score:g}/{sub.max_score:g}")
                 bar.update()
         bar.close()
@@ -619,7 +697,8 @@ def question_table(course_root: Path, assignments: list[str]) -> list[dict]:
 
 
 def write_reports(subs: list[Submission], course_root: Path, out: Path, assignments: list[str],
-                  env: dict, seconds: float, jobs: int) -> str:
+                  env: dict, seconds: float, jobs: int, not_graded: list[tuple[str, str]] = (),
+                  notes: list[str] = (), stray: int = 0) -> str:
     out.mkdir(parents=True, exist_ok=True)
     export_grades(course_root, out, env)
     questions = question_table(course_root, assignments)
@@ -651,6 +730,12 @@ def write_reports(subs: list[Submission], course_root: Path, out: Path, assignme
     lines.append(f"{len(troubled)} submission{'s' if len(troubled) != 1 else ''} with problems"
                  + (":" if troubled else ""))
     lines += [f"  {s.student}/{s.assignment}: {s.score:g}/{s.max_score:g}; {'; '.join(s.problems)}" for s in troubled]
+    if not_graded:
+        lines.append(f"{len(not_graded)} file{'s' * (len(not_graded) > 1)} of the download not graded:")
+        lines += [f"  {name}: {why}" for name, why in not_graded]
+    if stray:
+        lines.append(f"{stray} process{'es' * (stray > 1)} still running at the end of the batch killed")
+    lines += [f"note: {note}" for note in notes]
     lines.append(f"reports: {out} (grades.csv, questions.csv, submissions.csv); feedback: {course_root / 'feedback'}")
     text = "\n".join(lines) + "\n"
     (out / "summary.txt").write_text(text)
@@ -686,14 +771,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu-seconds", type=int, default=limits.cpu_seconds, help="CPU-time limit per kernel (default %(default)s)")
     p.add_argument("--file-mb", type=int, default=limits.file_mb, help="largest file a kernel may write (default %(default)s)")
     p.add_argument("--user", default=None,
-                   help="run every kernel as this unprivileged user (the grader must run as root); recommended "
-                        "for untrusted submissions, see autograder/README.md")
+                   help="run every kernel as this unprivileged user (the grader must run as root); as root the "
+                        "default is `nobody` when it can run the kit; `--user root` keeps kernels as root "
+                        "(not recommended). See autograder/README.md")
+    p.add_argument("--folder-mb", type=int, default=256,
+                   help="cap on what one kernel may write in its folders, in MB (default %(default)s); past it "
+                        "grading of that notebook stops and it scores 0")
+    p.add_argument("--folder-files", type=int, default=2000,
+                   help="cap on the number of files and folders one kernel may make (default %(default)s)")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run kernels without limits or confinement (trusted notebooks only; the guard and the "
                         "re-check of answers still apply)")
-    p.add_argument("--name-regexp", default=DEFAULT_NAME_REGEXP,
-                   help="for LMS downloads: nbgrader zip_collect's regular expression, with {assignment} standing "
-                        "for the assignment id and groups student_id and file_id (default %(default)s)")
+    p.add_argument("--name-regexp", default=None,
+                   help="for LMS downloads in a layout grade.py does not know (it knows Canvas, Moodle, Blackboard "
+                        "and <student>_..._<NN-name>.ipynb): a regular expression on each file's path in the "
+                        "archive, with {assignment} standing for the assignment id and groups student_id and "
+                        "file_id")
     p.add_argument("--out", type=Path, default=None, help="reports folder (default COURSE/reports)")
     p.add_argument("--workdir", type=Path, default=None, help="where worker courses are made (default the system temp)")
     p.add_argument("--keep-workdirs", action="store_true", help="keep each worker's course folder, for debugging")
@@ -713,10 +806,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from tinychinchilla import sandbox
+
     start = time.perf_counter()
     course_root = args.course.resolve()
     env = base_env()
     build.ensure_scripts_on_path()
+    # Every process a worker leaves behind comes back to this one, which kills what is left at the end.
+    sandbox.become_subreaper()
+    kit = Path(tempfile.mkdtemp(prefix="tinychinchilla-kit-"))
     try:
         from tinychinchilla.data import load_corpus
 
@@ -724,26 +822,30 @@ def _main(args: argparse.Namespace) -> int:
         from tinychinchilla import _native
 
         _native.load_kernel()  # nor may they write to the cache: build lesson 05's compiled objective
+        stage_kit(kit, env, args)
         with tempfile.TemporaryDirectory(prefix="tinychinchilla-template-") as template:
             template = Path(template)
             args.known = prepare_course(course_root, args.solutions, args.assignments)
             # a gradebook with the assignments and no students: what every worker starts from
             build.generate(build.solution_paths(args.solutions, args.known), template, template / "gradebook.db")
-            subs = import_submissions(args.submissions.resolve(), course_root, args.known, args.name_regexp, env)
-            if not args.no_sandbox:
-                from tinychinchilla.sandbox import landlock_abi
-
-                if landlock_abi() < 1:
-                    print("note: this OS has no Landlock; kernels run with resource limits only "
-                          "(see autograder/README.md for an unprivileged user or a container)")
+            subs, not_graded = import_submissions(args.submissions.resolve(), course_root, args.known,
+                                                  args.name_regexp, env)
+            notes = sandbox_notes(args, env)
+            for note in notes:
+                print(f"note: {note}")
             Batch(course_root, template, args, env).run(subs)
             feedback(course_root, subs, env, args.jobs)
     except GradeError as exc:
         raise SystemExit(f"error: {exc}")
     except build.BuildError as exc:
         raise SystemExit(f"error: the course could not be prepared: {str(exc)[:2000]}")
+    finally:
+        stray = sandbox.kill_descendants()
+        shutil.rmtree(kit, ignore_errors=True)
     out = (args.out or course_root / "reports").resolve()
-    print(write_reports(subs, course_root, out, args.known, env, time.perf_counter() - start, args.jobs), end="")
+    text = write_reports(subs, course_root, out, args.known, env, time.perf_counter() - start, args.jobs,
+                         not_graded=not_graded, notes=notes, stray=stray)
+    print(text, end="")
     return 0
 
 

@@ -9,6 +9,7 @@ the two gradebooks agree cell by cell. Sandbox and guard are on, as in a real ru
 
     python benchmarks/bench_grade.py                     # 40 students x 9 lessons (hours on 2 cores)
     python benchmarks/bench_grade.py --students 2        # a quick look
+    python benchmarks/bench_grade.py --students 2 --skip-serial --isolation-cost   # what confinement costs
     python benchmarks/bench_grade.py --help
 """
 
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="workers of the parallel run (default: all %(default)s cores)")
     p.add_argument("--skip-serial", action="store_true", help="only the parallel run (no speed-up printed)")
+    p.add_argument("--isolation-cost", action="store_true",
+                   help="also grade the class with --no-sandbox (same workers), and print what the kernels' "
+                        "confinement costs per notebook")
     args = p.parse_args(argv)
     grade = load_grade()
     lessons = [path.stem for path in grade.build.solution_paths(REPO / "solutions", args.lessons)]
@@ -64,14 +68,22 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = args.students * len(lessons)
         print(f"synthetic class: {args.students} students x {len(lessons)} lessons = {notebooks} notebooks")
         results = {}
-        for jobs in ([1] if not args.skip_serial else []) + [args.jobs]:
-            course = tmp / f"course-jobs{jobs}"
+        runs = [(1, False)] * (not args.skip_serial) + [(args.jobs, False)] + [(args.jobs, True)] * args.isolation_cost
+        for jobs, unconfined in runs:
+            course = tmp / f"course-jobs{jobs}{'-unconfined' * unconfined}"
             start = time.perf_counter()
             grade.main([str(subs), "--course", str(course), "--jobs", str(jobs), "--quiet",
+                        *(["--no-sandbox"] if unconfined else []),
                         *sum((["--assignment", lesson] for lesson in lessons), [])])
             wall = time.perf_counter() - start
-            results[jobs] = (wall, cell_grades(course))
-            print(f"--jobs {jobs}: {wall:.0f} s in all, {wall / notebooks:.1f} s per notebook per student")
+            results[(jobs, unconfined)] = (wall, cell_grades(course))
+            print(f"--jobs {jobs}{' --no-sandbox' * unconfined}: {wall:.0f} s in all, "
+                  f"{wall / notebooks:.1f} s per notebook per student")
+        if args.isolation_cost:
+            (confined, g1), (free, g2) = results[(args.jobs, False)], results[(args.jobs, True)]
+            print(f"confinement costs {(confined - free) / notebooks:+.1f} s per notebook per student "
+                  f"({confined / free:.2f}x); gradebooks agree cell by cell: {g1 == g2}")
+        results = {jobs: r for (jobs, unconfined), r in results.items() if not unconfined}
         if len(results) == 2:
             (serial, g1), (parallel, gn) = results[1], results[args.jobs]
             print(f"speed-up with {args.jobs} workers: {serial / parallel:.2f}x; "

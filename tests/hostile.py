@@ -221,6 +221,137 @@ def resource_hog(nb, _):
                      "except OSError as exc:\n    print('signal', type(exc).__name__)")
 
 
+def _solution_code() -> str:
+    """The five right answers as one line of code (what a cheat would smuggle into a test cell)."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    return "; ".join(_cell(nb, f"a00-{name}").source.splitlines()[1] for name in WRONG)
+
+
+def links_out(nb, outside: Path):
+    """Links from its own folders to files the grader can read, then a crash: the grader grades
+    the notebook again, and must follow none of them (nor copy them into feedback)."""
+    targets = [outside / "secret.txt", outside / "course" / "gradebook.db", outside / "sentinel_dir"]
+    code = ("import os, tempfile\n"
+            f"targets = {[str(t) for t in targets]!r}\n"
+            "for folder in ['.', tempfile.gettempdir()]:\n"
+            "    for i, target in enumerate(targets):\n"
+            "        for make in (os.symlink, os.link):\n"
+            "            try:\n"
+            "                make(target, os.path.join(folder, f'{make.__name__}{i}.ipynb'))\n"
+            "            except OSError as exc:\n"
+            "                print('blocked', make.__name__, type(exc).__name__)\n"
+            "    try:\n"
+            "        os.mkfifo(os.path.join(folder, 'fifo'))\n"
+            "    except OSError as exc:\n"
+            "        print('blocked fifo', type(exc).__name__)")
+    _after_setup(nb, code)
+    _after_setup(nb, "import os\nos._exit(1)")
+
+
+def metadata_outside(nb, outside: Path):
+    """chmod, chown and utime of files outside its folder, the course gradebook among them."""
+    code = ("import os\n"
+            f"for path in [{str(outside / 'course' / 'gradebook.db')!r}, {str(outside / 'sentinel.txt')!r}, "
+            f"{str(outside / 'sentinel_dir')!r}]:\n"
+            "    for change in (lambda p: os.chmod(p, 0o777), lambda p: os.chown(p, 65534, 65534),\n"
+            "                   lambda p: os.utime(p, (0, 0))):\n"
+            "        try:\n"
+            "            change(path)\n"
+            "        except OSError as exc:\n"
+            "            print('blocked', path, type(exc).__name__)")
+    _after_setup(nb, code)
+
+
+def reads_solutions(nb, outside: Path):
+    """Every answer taken from the instructor's notebooks (the checkout's solutions/, the worker's
+    source/), and the course gradebook printed into the feedback."""
+    code = ("import glob, json, pathlib, tinychinchilla\n"
+            "places = [pathlib.Path(tinychinchilla.__file__).resolve().parents[2] / 'solutions' / "
+            f"'{ASSIGNMENT}.ipynb', *map(pathlib.Path, glob.glob('../../../source/*/*.ipynb')), "
+            f"*map(pathlib.Path, glob.glob('../../../../*/source/*/*.ipynb'))]\n"
+            "stolen = {}\n"
+            "for place in places:\n"
+            "    try:\n"
+            "        cells = json.loads(place.read_text())['cells']\n"
+            "    except OSError as exc:\n"
+            "        print('blocked', type(exc).__name__)\n"
+            "        continue\n"
+            "    for cell in cells:\n"
+            "        grade_id = cell['metadata'].get('nbgrader', {}).get('grade_id')\n"
+            "        stolen[grade_id] = ''.join(cell['source'])\n"
+            "print('\\n'.join(stolen.values()))\n"
+            f"for db in [{str(outside / 'course' / 'gradebook.db')!r}, *glob.glob('../../../*.db')]:\n"
+            "    try:\n"
+            "        print(open(db, 'rb').read()[:2000])\n"
+            "    except OSError as exc:\n"
+            "        print('blocked', type(exc).__name__)\n"
+            "def steal(grade_id):\n"
+            "    if grade_id in stolen:\n"
+            "        exec(stolen[grade_id], globals())")
+    _after_setup(nb, code)
+    for name in WRONG:
+        _answer(nb, name, f"{name} = {WRONG[name]!r}\nsteal('a00-{name}')")
+
+
+def detached_children(nb, _):
+    """Processes that leave the kernel's session (setsid, a double fork) and outlive it, holding
+    the kernel's stdout."""
+    sleeper = "import time; time.sleep(900)  # hostile-detached"
+    code = ("import os, subprocess, sys\n"
+            "for _ in range(4):\n"
+            f"    subprocess.Popen([sys.executable, '-c', {sleeper!r}], start_new_session=True)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    os.setsid()\n"
+            "    if os.fork() == 0:\n"
+            f"        os.execv(sys.executable, [sys.executable, '-c', {sleeper!r}])\n"
+            "    os._exit(0)\n"
+            "os.waitpid(pid, 0)")
+    _after_setup(nb, code)
+
+
+def lost_grade_flag(nb, _):
+    """A test cell that lost only its "grade": true (an editor's doing), the rest intact."""
+    del _cell(nb, "q00-chinchilla_params").metadata.nbgrader["grade"]
+
+
+def input_transformer(nb, _):
+    """IPython hooks that rewrite every test cell to set the right answers first: an input
+    transformer (applied before any pre_run_cell hook), an AST transformer, and a thread that
+    keeps putting them back."""
+    _all_wrong(nb)
+    code = ("import ast, threading, time\n"
+            f"FIX = {_solution_code()!r} + '\\n'\n"
+            "def fix(lines):\n"
+            "    return [FIX, *lines] if any('HIDDEN' + ' TESTS' in line for line in lines) else lines\n"
+            "class Fix(ast.NodeTransformer):\n"
+            "    def visit_Module(self, node):\n"
+            "        node.body[:0] = ast.parse(FIX).body\n"
+            "        return node\n"
+            "def keep(shell=get_ipython(), fix=fix, Fix=Fix, time=time):\n"
+            "    while True:\n"
+            "        if fix not in shell.input_transformers_post:\n"
+            "            shell.input_transformers_post.append(fix)\n"
+            "        if not any(isinstance(t, Fix) for t in shell.ast_transformers):\n"
+            "            shell.ast_transformers.append(Fix())\n"
+            "        time.sleep(0.0005)\n"
+            "get_ipython().input_transformers_post.append(fix)\n"
+            "threading.Thread(target=keep, daemon=True).start()")
+    _after_setup(nb, code)
+
+
+def hidden_marker_comment(nb, _):
+    """A student's own comment quoting the hidden-test marker, in an answer cell."""
+    cell = _cell(nb, "a00-chinchilla_params")
+    cell.source = "# the tests hide lines between ### BEGIN HIDDEN TESTS and its end marker\n" + cell.source
+
+
+def folder_flood(nb, _):
+    """3,000 files written into its folder (the grader would copy them twice)."""
+    _after_setup(nb, "import os\nos.makedirs('flood', exist_ok=True)\n"
+                     "for i in range(3000):\n    open(f'flood/{i}.txt', 'w').write('x' * 1000)")
+
+
 def invalid_json(nb, _):
     return nbformat.writes(nb)[:5000].encode()  # cut mid-file
 
@@ -268,6 +399,22 @@ CASES = [
     Case("gradebook-tamper", 0, "the gradebooks it can find are its worker's (read-only to it); wrong answers score 0",
          gradebook_tamper),
     Case("resource-hog", 5, "a 64 GB allocation, a TCP connection and killing the grader all fail", resource_hog),
+    Case("links-out", 5, "links to the gradebook, the solutions and system files are refused; none is ever followed; "
+         "feedback is the notebook's HTML alone", links_out, "kernel"),
+    Case("metadata-outside", 5, "chmod, chown and utime outside its folder do nothing (seccomp); nothing outside changes",
+         metadata_outside),
+    Case("reads-solutions", 0, "the checkout's solutions, the source notebooks and the gradebook are unreadable to it",
+         reads_solutions),
+    Case("detached-children", 5, "children that setsid or double-fork are killed when its grading ends, and counted",
+         detached_children, "killed"),
+    Case("lost-grade-flag", 5, "a test cell's lost \"grade\": true is repaired from the released notebook",
+         lost_grade_flag, "repaired"),
+    Case("input-transformer", 0, "IPython input/AST transformers cannot rewrite a test cell: it runs as written",
+         input_transformer),
+    Case("hidden-marker-comment", 5, "a student's comment quoting the hidden-test marker is left alone",
+         hidden_marker_comment),
+    Case("folder-flood", 0, "3,000 files in its folder: over the cap, grading stops and the overflow is reported",
+         folder_flood, "over the cap"),
     Case("unknown-assignment", 0, "a folder for an assignment the course does not have: reported, not graded",
          good, "unknown assignment", folder="99-not-a-lesson", filename="99-not-a-lesson.ipynb"),
 ]
@@ -278,6 +425,7 @@ def write_corpus(folder: Path, outside: Path, names: list[str] | None = None) ->
     holding files the hostile cases try to change. Returns the cases written."""
     outside.mkdir(parents=True, exist_ok=True)
     (outside / "sentinel.txt").write_text("must survive\n")
+    (outside / "secret.txt").write_text("instructor-only secret\n")
     (outside / "sentinel_dir").mkdir(exist_ok=True)
     (outside / "sentinel_dir" / "keep.txt").write_text("must survive\n")
     chosen = [c for c in CASES if names is None or c.name in names]

@@ -96,12 +96,25 @@ def apply_limits(limits: Limits) -> list[str]:
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH, _RULE_NET_PORT = 1, 2
-_FS_WRITE_FILE = 1 << 1
-_FS_WRITE_DIR = sum(1 << bit for bit in (4, 5, 6, 7, 8, 9, 10, 11, 12))  # remove / make entries
+(_FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR, _FS_REMOVE_DIR, _FS_REMOVE_FILE, _FS_MAKE_CHAR,
+ _FS_MAKE_DIR, _FS_MAKE_REG, _FS_MAKE_SOCK, _FS_MAKE_FIFO, _FS_MAKE_BLOCK, _FS_MAKE_SYM) = (1 << b for b in range(13))
 _FS_REFER, _FS_TRUNCATE = 1 << 13, 1 << 14
+_FS_ALL_V1 = (1 << 13) - 1
+_FS_READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
+# In its own folders a kernel reads, writes, makes and removes plain files and folders; it never
+# makes a symlink, a fifo, a socket or a device node, nor links a file in from elsewhere (REFER is
+# handled and never granted): nothing it leaves behind can lead the grader to another file.
+_FS_OWN = (_FS_READ_FILE | _FS_READ_DIR | _FS_WRITE_FILE | _FS_REMOVE_DIR | _FS_REMOVE_FILE
+           | _FS_MAKE_DIR | _FS_MAKE_REG)
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 _PR_SET_NO_NEW_PRIVS = 38
+# What every Python process needs to read: the OS's programs, libraries and settings, and /proc,
+# /sys, /dev (Landlock keeps /proc/<pid> of processes outside the kernel out of reach, as ptrace).
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/proc", "/sys", "/dev")
+# /etc is readable entry by entry, less the secrets a kernel left as root could otherwise read.
+ETC_SECRETS = ("shadow", "shadow-", "gshadow", "gshadow-", "sudoers", "sudoers.d", "ssh", "ssl", "security",
+               "machine-id", "krb5.keytab", "credstore", "credstore.encrypted")
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -131,15 +144,43 @@ def landlock_abi() -> int:
     return max(int(version), 0)
 
 
-def restrict_self(writable: list[Path], bind_ports: list[int]) -> list[str]:
-    """Landlock this process: writes only beneath ``writable`` (and to /dev/null), no TCP connect,
-    TCP bind only on ``bind_ports``, no signals or abstract sockets outside. Returns the layers
-    applied; an empty list when Landlock is unavailable (the caller reports it)."""
+def python_read_roots() -> list[Path]:
+    """The folders this Python needs to read to run a kernel and import the kit: its installation
+    and environment, their site-packages, and the kit's own package folder. With an editable
+    install the package folder sits in a checkout; only the package itself is readable then (and
+    its ``src/`` folder when it has one, which Python must list to import from it), never the
+    checkout's root with its solutions."""
+    import site
+    import sysconfig
+
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.realpath(sys.executable))}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        roots.add(sysconfig.get_paths().get(key, ""))
+    try:
+        roots.update(site.getsitepackages())
+        roots.add(site.getusersitepackages())
+    except AttributeError:  # a virtualenv's old site module
+        pass
+    package = Path(__file__).resolve().parent
+    roots.add(str(package))
+    if package.parent.name == "src":
+        roots.add(str(package.parent))
+    return [Path(r) for r in sorted(roots) if r and os.path.isdir(r)]
+
+
+def restrict_self(writable: list[Path], bind_ports: list[int], readable: list[Path] = (),
+                  readable_files: list[Path] = ()) -> list[str]:
+    """Landlock this process: read only the system, this Python, the kit and ``readable``; write
+    only beneath ``writable`` (plain files and folders; no links, fifos, sockets or devices) and
+    to /dev/null; no TCP connect; TCP bind only on ``bind_ports``; no signals or abstract sockets
+    outside. Returns the layers applied; an empty list when Landlock is unavailable."""
     abi = landlock_abi()
     if abi < 1:
         return []
     libc = ctypes.CDLL(None, use_errno=True)
-    fs = _FS_WRITE_FILE | _FS_WRITE_DIR | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
+    fs = _FS_ALL_V1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
+    own = _FS_OWN | (_FS_TRUNCATE if abi >= 3 else 0)
     net = (_NET_BIND_TCP | _NET_CONNECT_TCP) if abi >= 4 else 0
     scoped = (_SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL) if abi >= 6 else 0
     attr = _RulesetAttr(fs, net, scoped)
@@ -154,6 +195,8 @@ def restrict_self(writable: list[Path], bind_ports: list[int]) -> list[str]:
         except OSError:
             return
         try:
+            if not os.path.isdir(path):  # a rule on a file may only grant file rights
+                access &= _FS_EXECUTE | _FS_READ_FILE | _FS_WRITE_FILE | _FS_TRUNCATE
             rule = _PathBeneathAttr(access, fd)
             libc.syscall(_SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH),
                          ctypes.byref(rule), ctypes.c_uint32(0))
@@ -161,9 +204,20 @@ def restrict_self(writable: list[Path], bind_ports: list[int]) -> list[str]:
             os.close(fd)
 
     try:
+        for folder in [*SYSTEM_READ, *python_read_roots(), *readable]:
+            allow_path(Path(folder), _FS_READ)
+        try:
+            etc = [e.path for e in os.scandir("/etc") if e.name not in ETC_SECRETS]
+        except OSError:
+            etc = []
+        for path in etc:
+            allow_path(Path(path), _FS_READ)
+        allow_path(Path("/etc/ssl/certs"), _FS_READ)
+        for path in readable_files:
+            allow_path(Path(path), _FS_READ_FILE)
         for folder in writable:
-            allow_path(Path(folder), fs)
-        allow_path(Path("/dev/null"), _FS_WRITE_FILE | (_FS_TRUNCATE if abi >= 3 else 0))
+            allow_path(Path(folder), own)
+        allow_path(Path("/dev/null"), _FS_READ_FILE | _FS_WRITE_FILE | (_FS_TRUNCATE if abi >= 3 else 0))
         for port in bind_ports if net else ():
             rule = _NetPortAttr(_NET_BIND_TCP, port)
             libc.syscall(_SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_NET_PORT),
@@ -174,12 +228,69 @@ def restrict_self(writable: list[Path], bind_ports: list[int]) -> list[str]:
             return []
     finally:
         os.close(ruleset)
-    layers = ["writes-confined"]
+    layers = ["reads-confined", "writes-confined", "no-links"]
     if net:
         layers.append("no-network")
     if scoped:
         layers.append("signals-confined")
     return layers
+
+
+# --- seccomp: no chmod, chown, utime or xattr change anywhere (Landlock does not cover them). ---
+_SECCOMP_MODE_FILTER, _PR_SET_SECCOMP = 2, 22
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+# (audit arch, file-metadata syscall numbers) per architecture, from the kernel's syscall tables.
+_METADATA_SYSCALLS = {
+    "x86_64": (0xC000003E, {
+        90: "chmod", 91: "fchmod", 92: "chown", 93: "fchown", 94: "lchown", 132: "utime", 235: "utimes",
+        260: "fchownat", 261: "futimesat", 268: "fchmodat", 280: "utimensat", 452: "fchmodat2",
+        188: "setxattr", 189: "lsetxattr", 190: "fsetxattr", 197: "removexattr", 198: "lremovexattr",
+        199: "fremovexattr", 463: "setxattrat", 466: "removexattrat"}),
+    "aarch64": (0xC00000B7, {
+        52: "fchmod", 53: "fchmodat", 54: "fchownat", 55: "fchown", 88: "utimensat", 452: "fchmodat2",
+        5: "setxattr", 6: "lsetxattr", 7: "fsetxattr", 14: "removexattr", 15: "lremovexattr",
+        16: "fremovexattr", 463: "setxattrat", 466: "removexattrat"}),
+}
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def deny_metadata_syscalls() -> bool:
+    """A seccomp filter on this process and its children: chmod, chown, utime and the xattr calls
+    do nothing, on any file (Landlock cannot confine them to the kernel's folder). They return
+    success, because Python's shutil.copy and IPython's own start-up chmod the files they copy
+    and would fail otherwise; a kernel has no need for the change itself. Calls of another
+    architecture (x32, 32-bit) fail with EPERM. False where the OS or the architecture has no
+    filter here."""
+    import platform
+
+    table = _METADATA_SYSCALLS.get(platform.machine())
+    if not sys.platform.startswith("linux") or table is None:
+        return False
+    arch, numbers = table
+    errno_eperm, ignored = _SECCOMP_RET_ERRNO | 1, _SECCOMP_RET_ERRNO | 0  # errno 0: returns 0
+    prog = [(_BPF_LD_W_ABS, 0, 0, 4),                       # seccomp_data.arch
+            (_BPF_JEQ_K, 1, 0, arch),
+            (_BPF_RET_K, 0, 0, errno_eperm),                # another ABI: refuse everything
+            (_BPF_LD_W_ABS, 0, 0, 0)]                       # seccomp_data.nr
+    if arch == 0xC000003E:
+        prog += [(_BPF_JGE_K, 0, 1, 0x40000000), (_BPF_RET_K, 0, 0, errno_eperm)]  # x32 calls
+    for nr in sorted(numbers):
+        prog += [(_BPF_JEQ_K, 0, 1, nr), (_BPF_RET_K, 0, 0, ignored)]
+    prog.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
+    filters = (_SockFilter * len(prog))(*[_SockFilter(*ins) for ins in prog])
+    fprog = _SockFprog(len(prog), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0
 
 
 def drop_privileges(user: str, own: list[Path]) -> str:
@@ -203,8 +314,8 @@ def drop_privileges(user: str, own: list[Path]) -> str:
     return f"user-{user}"
 
 
-def _connection_ports(argv: list[str]) -> tuple[Path | None, list[int]]:
-    """The connection file given to the kernel with -f, and the ports in it."""
+def _connection_ports(argv: list[str]) -> tuple[Path | None, list[int], int | None]:
+    """The connection file given to the kernel with -f, the ports in it, and its index in argv."""
     for flag in ("-f", "--f", "--IPKernelApp.connection_file"):
         for i, arg in enumerate(argv):
             value = argv[i + 1] if arg == flag and i + 1 < len(argv) else (
@@ -212,24 +323,156 @@ def _connection_ports(argv: list[str]) -> tuple[Path | None, list[int]]:
             if value:
                 path = Path(value)
                 info = json.loads(path.read_text())
-                return path, [int(info[k]) for k in info if k.endswith("_port")]
-    return None, []
+                return path, [int(info[k]) for k in info if k.endswith("_port")], i
+    return None, [], None
+
+
+_PR_CAPBSET_DROP, _CAP_LAST = 24, 63
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def drop_capabilities() -> bool:
+    """For a kernel that stays root: drop every capability (bounding set, effective, permitted,
+    inheritable), so that uid 0 means only the owner of root's files (which Landlock and the
+    seccomp filter then confine): no reboot, no modules, no raw sockets, no mounts."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(_CAP_LAST + 1):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the kernel's last capability
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    data = (Data * 2)()
+    return libc.capset(ctypes.byref(Header(_LINUX_CAPABILITY_VERSION_3, 0)), data) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The reaper: a grading worker and every process it leaves behind
+# ---------------------------------------------------------------------------------------------
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants of this process (a double fork, a setsid) become its children, not
+    init's, so :func:`kill_descendants` finds them all. False where the OS has no such thing."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def descendants(pid: int) -> list[int]:
+    """The live (not zombie) processes below ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    states = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(stat[1]), []).append(int(entry.name))
+        states[int(entry.name)] = stat[0]
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        if states.get(child) not in (b"Z", b"X"):
+            found.append(child)
+        todo += children.get(child, [])
+    return found
+
+
+def kill_descendants(pid: int | None = None, rounds: int = 200) -> int:
+    """SIGKILL every process below ``pid`` (this one by default) until none is left, reaping the
+    ones that become this process's children; returns how many were killed. A process forking as
+    it is killed leaves orphans that come back here (as a subreaper) for the next round."""
+    import signal
+    import time
+
+    pid = os.getpid() if pid is None else pid
+    killed: set[int] = set()
+    for _ in range(rounds):
+        alive = descendants(pid)
+        if not alive:
+            break
+        for child in alive:
+            try:
+                os.kill(child, signal.SIGKILL)
+                killed.add(child)
+            except OSError:
+                pass
+        if pid == os.getpid():
+            _reap()
+        time.sleep(0.01)
+    if pid == os.getpid():
+        _reap()
+    return len(killed)
+
+
+def _reap() -> None:
+    while True:
+        try:
+            child, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if child == 0:
+            return
+
+
+def reap_main(command: list[str], report: Path, timeout: float) -> int:
+    """Run ``command`` as a subreaper; when it ends (or after ``timeout`` s, or on SIGTERM), kill
+    everything it left running and write {"returncode", "killed", "timed_out"} to ``report``."""
+    import signal
+    import subprocess
+
+    subreaper = become_subreaper()
+    child = subprocess.Popen(command)
+    stopped = []
+    signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
+    timed_out, code = False, None
+    deadline = __import__("time").monotonic() + timeout
+    while code is None:
+        try:
+            code = child.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            if stopped or __import__("time").monotonic() > deadline:
+                timed_out = True
+                child.kill()
+                code = child.wait()
+    killed = kill_descendants()
+    report.write_text(json.dumps({"returncode": code, "killed": killed, "timed_out": timed_out,
+                                  "subreaper": subreaper}))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m tinychinchilla.sandbox",
-        description="Run a Jupyter kernel (the command after --) under resource limits, with writes "
-                    "confined to the given folders, no network and no signals outside it, where the "
-                    "OS allows. Used as the kernel command by autograder/grade.py.")
+        description="Run a Jupyter kernel (the command after --) under resource limits, with reads and writes "
+                    "confined, no links, no file-metadata changes, no network and no signals outside it, "
+                    "where the OS allows. Used as the kernel command by autograder/grade.py.")
     defaults = Limits()
     for f in fields(Limits):
         p.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=getattr(defaults, f.name),
                        help=f"limit: {f.name.replace('_', ' ')} (default %(default)s; 0 = leave as is)")
     p.add_argument("--write", action="append", type=Path, default=[], metavar="DIR",
                    help="a folder the kernel may write in (repeatable); the working folder always")
+    p.add_argument("--read", action="append", type=Path, default=[], metavar="DIR",
+                   help="a folder the kernel may read besides the system, this Python and the kit (repeatable)")
     p.add_argument("--user", default=None, help="switch to this unprivileged user first (grader must be root)")
     p.add_argument("--no-landlock", action="store_true", help="apply only the resource limits")
+    p.add_argument("--reap", type=Path, default=None, metavar="REPORT",
+                   help="instead: run the command, then kill every process it left behind and write a JSON "
+                        "report here (a grading worker's wrapper)")
+    p.add_argument("--reap-timeout", type=float, default=3900.0, help="with --reap: seconds before the command is killed")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the kernel command")
     return p
 
@@ -239,27 +482,34 @@ def main(argv: list[str] | None = None) -> None:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise SystemExit("sandbox: give the kernel command after --")
+    if args.reap is not None:
+        raise SystemExit(reap_main(command, args.reap, args.reap_timeout))
     writable = [Path.cwd(), *args.write]
-    connection, ports = _connection_ports(command)
+    connection, ports, at = _connection_ports(command)
     layers = []
     if args.user:
-        if connection is not None:
-            os.chown(connection, *_ids(args.user))
+        if connection is not None and args.write:
+            # the runtime folder is the grader's, closed to other users: the kernel reads a copy
+            own_copy = args.write[0] / connection.name
+            own_copy.write_bytes(connection.read_bytes())
+            os.chmod(own_copy, 0o600)
+            if "=" in command[at]:
+                command[at] = f"{command[at].split('=', 1)[0]}={own_copy}"
+            else:
+                command[at + 1] = str(own_copy)
+            connection = own_copy
         layers.append(drop_privileges(args.user, writable))
     limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
     layers += [f"rlimit-{name}" for name in apply_limits(limits)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and drop_capabilities():
+        layers.append("root-without-capabilities")
     if not args.no_landlock:
-        confined = restrict_self(writable, ports)
+        confined = restrict_self(writable, ports, readable=args.read,
+                                 readable_files=[connection] if connection is not None else [])
         layers += confined or ["landlock-unavailable"]
+    layers.append("metadata-changes-ignored" if deny_metadata_syscalls() else "metadata-changes-allowed")
     os.environ[STATUS_ENV] = ",".join(layers)
     os.execvp(command[0], command)
-
-
-def _ids(user: str) -> tuple[int, int]:
-    import pwd
-
-    entry = pwd.getpwnam(user)
-    return entry.pw_uid, entry.pw_gid
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +550,10 @@ def install_guard() -> None:
     show, marker, restore_dict, callbacks = display, GUARD_MIME, dict.update, shell.events.callbacks
     bound: dict[str, object] = {}
 
+    reset_shell = _shell_resetter(shell)
+
     def after_cell(*_args) -> None:
+        reset_shell(None)  # a transformer or patched method registered by this cell goes
         # names the notebook's own import cells bound to trusted objects, e.g. check, np, fit
         for key, value in list(user_ns.items()):
             if not key.startswith("_") and id(value) in originals and key not in bound:
@@ -327,9 +580,74 @@ def install_guard() -> None:
             sys.modules[name] = module
             restore_dict(vars(module), snapshots[name])
         user_ns.update(bound)
+        reset_shell(source)
         show({marker: {"guard": "ok"}}, raw=True)
 
     after_cell()
+
+
+class _Sealed(list):
+    """A list of the guard's own AST transformer that a student's code cannot add to."""
+
+    def _refuse(self, *args, **kwargs):
+        return None
+
+    append = insert = extend = __setitem__ = __delitem__ = remove = clear = pop = _refuse
+
+    def __iadd__(self, other):
+        return self
+
+
+def _shell_resetter(shell):
+    """A function that undoes what a notebook did to IPython's machinery for running a cell.
+
+    IPython rewrites a cell's text with ``input_transformers_*`` *before* the ``pre_run_cell``
+    event, and its tree with ``ast_transformers`` after it, and runs it through methods and a
+    compiler a notebook can replace. Called with a test cell's source (from ``pre_run_cell``), it
+    puts back IPython's own transformers, methods and compiler, and makes the last word on the
+    cell's code a transformer that parses the cell as written (through IPython's own default input
+    transforms), whatever a student's transformer did to the text before. Called with None (after
+    every cell) it only puts the originals back."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    clean = TransformerManager().transform_cell
+    names = ("run_cell", "_run_cell", "run_cell_async", "transform_cell", "transform_ast", "run_ast_nodes",
+             "run_code", "should_run_async")
+    kinds = [type(shell), *type(shell).__mro__]
+    class_methods = {(cls, n): cls.__dict__[n] for cls in kinds for n in names if n in cls.__dict__}
+    lists = {"input_transformers_post": list(shell.input_transformers_post),
+             "ast_transformers": list(shell.ast_transformers)}
+    manager, compiler = shell.input_transformer_manager, shell.compile
+    manager_lists = {k: list(getattr(manager, k)) for k in ("cleanup_transforms", "line_transforms")}
+    compiler_flags = compiler.flags
+
+    class AsWritten(ast.NodeTransformer):
+        source = None
+
+        def visit(self, node):
+            source, AsWritten.source = AsWritten.source, None
+            return node if source is None else ast.parse(clean(source))
+
+    def reset(test_source: str | None) -> None:
+        for (cls, name), method in class_methods.items():
+            if cls.__dict__.get(name) is not method:
+                setattr(cls, name, method)
+        for name in names:
+            shell.__dict__.pop(name, None)
+        shell.input_transformer_manager, shell.compile = manager, compiler
+        compiler.flags = compiler_flags
+        for key, value in manager_lists.items():
+            setattr(manager, key, list(value))
+        for key, value in lists.items():
+            shell._trait_values[key] = list(value)
+        if test_source is not None:
+            AsWritten.source = test_source
+            sealed = _Sealed([AsWritten()])
+            shell._trait_values["ast_transformers"] = sealed
+
+    return reset
 
 
 if __name__ == "__main__":
