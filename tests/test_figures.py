@@ -143,3 +143,54 @@ def test_explorer_follows_the_slider_and_the_text_box(capsys):
     rows = ns["explore"](1.27e26)
     assert [r[0] for r in rows] == list(ns["LAWS"])
     assert math.isclose(rows[0][1], 1e12, rel_tol=0.05)  # Table 3: 1T parameters at 1.27e26
+
+
+def test_exponent_forest_plot_draws_intervals_that_miss_their_estimate(tmp_path):
+    """Lesson 09's plot: Table 2's Approach 3 interval (0.454, 0.455) does not contain 0.46."""
+    t2 = paper.TABLE_2
+    entries = [("Approach 1, Table 2", t2["approach1"].a, t2["approach1"].a_interval, "tab:blue"),
+               ("Approach 3, Table 2", t2["approach3"].a, t2["approach3"].a_interval, "tab:green"),
+               ("Besiroglu et al. 2024", paper.EPOCH_REFIT.a, None, "tab:green")]
+    ax = plots.plot_exponents(entries, marks={"Kaplan et al. 0.73": 0.73})
+    ax.figure.savefig(tmp_path / "exponents.png", dpi=80)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [e[0] for e in entries]
+    bars = [line for line in ax.get_lines() if line.get_marker() == "|"]
+    assert sorted(tuple(line.get_xdata()) for line in bars) == sorted([t2["approach1"].a_interval, t2["approach3"].a_interval])
+    assert any(list(line.get_xdata()) == [0.73, 0.73] for line in ax.get_lines())
+
+
+IPYWIDGETS_7 = "7.7.1"  # Colab's (tests/test_colab_env.py)
+
+
+def test_explorer_on_ipywidgets_7(tmp_path):
+    """The same cell with Colab's ipywidgets 7.7.1 (installed with pip into the kit's cache, and
+    put first on the path of a fresh process): it starts at 1 Gopher unit and follows the slider."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ.get("TINYCHINCHILLA_CACHE")
+    target = (Path(env).expanduser() if env else Path.home() / ".cache" / "tinychinchilla") / f"ipywidgets-{IPYWIDGETS_7}"
+    if not (target / "ipywidgets" / "__init__.py").exists():
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                               "--no-deps", "--target", str(target), f"ipywidgets=={IPYWIDGETS_7}",
+                               "ipython_genutils"], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"pip could not install ipywidgets {IPYWIDGETS_7}:\n{done.stderr[-2000:]}"
+    script = f"""
+import math, nbformat, ipywidgets
+assert ipywidgets.__version__ == {IPYWIDGETS_7!r}, ipywidgets.__version__
+from tinychinchilla import fit, paper
+nb = nbformat.read({str(ROOT / "solutions" / "07-mmlu-downstream.ipynb")!r}, as_version=4)
+ns = {{"fit": fit, "paper": paper}}
+exec(next(c.source for c in nb.cells if "def explore(" in c.source), ns)
+slider = ns["units_w"]
+assert type(slider).__name__ == "FloatLogSlider" and slider.value == 1.0
+ns["units_w"].value = 100.0
+assert math.isclose(ns["flops_w"].value, 100 * paper.GOPHER_FLOPS, rel_tol=1e-12)
+print("explorer ok on", ipywidgets.__version__)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(target)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"explorer ok on {IPYWIDGETS_7}" in done.stdout
+    assert "N_opt (params)" in done.stdout and "6.78e+10 = 67.8B" in done.stdout

@@ -222,14 +222,15 @@ def _base_names() -> dict[str, Callable[[], Any]]:
         "models": lambda: _Table("models", spec.get("models", {}), config),
         "shapes": lambda: _Table("shapes", spec.get("shapes", {}), shape),
         "budgets": lambda: _Table("budgets", spec.get("budgets", {}), lambda v: v),
+        "max": lambda: max, "min": lambda: min, "abs": lambda: abs,
     })
     return names
 
 
 def evaluate(expression: str, names: dict[str, Any] | None = None) -> Any:
     """Evaluate one spec expression: names, attribute access (no leading underscore), calls,
-    arithmetic, numbers and strings. The spec is trusted package data; this keeps it
-    declarative and readable, it is not a sandbox."""
+    arithmetic, indexing and slicing, numbers and strings (and max, min, abs). The spec is
+    trusted package data; this keeps it declarative and readable, it is not a sandbox."""
     base = _base_names()
     local = dict(names or {})
 
@@ -263,6 +264,8 @@ def evaluate(expression: str, names: dict[str, Any] | None = None) -> Any:
             return tuple(ev(e) for e in node.elts)
         if isinstance(node, ast.Subscript):
             return ev(node.value)[ev(node.slice)]
+        if isinstance(node, ast.Slice):  # r.budgets[1:]
+            return slice(*(None if part is None else ev(part) for part in (node.lower, node.upper, node.step)))
         raise SpecError(f"unsupported syntax ({type(node).__name__}) in {expression!r}")
 
     try:
@@ -288,15 +291,38 @@ def _evaluate_entry(q: Question, entry: dict | Question) -> float:
     compute = entry.compute if isinstance(entry, Question) else entry.get("compute")
     if value is not None:
         return _number(value, f"{q.id}'s value")
-    names: dict[str, Any] = {}
-    where = list(q.where)
-    if isinstance(entry, dict):  # a mistake's own `where` names override the question's
-        where += list(entry.get("where", {}).items())
+    names = dict(_where_names(q.id))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nothing may reach stderr from a graded cell
-        for name, expression in where:
-            names[name] = evaluate(expression, names)
+        if isinstance(entry, dict):  # a mistake's own `where` names override the question's
+            for name, expression in entry.get("where", {}).items():
+                names[name] = evaluate(expression, names)
         return _number(evaluate(compute, names), f"{q.id}'s reference ({compute})")
+
+
+@functools.lru_cache(maxsize=None)
+def _where_names(question_id: str) -> dict[str, Any]:
+    """The names of a question's ``where`` table, evaluated once (a fit can take seconds, and a
+    question's reference and each of its mistakes share them). Callers copy it."""
+    names: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, expression in question(question_id).where:
+            names[name] = evaluate(expression, names)
+    return names
+
+
+@functools.lru_cache(maxsize=None)
+def _mistake_values(question_id: str) -> tuple[float | None, ...]:
+    """Each listed mistake's value (None where it cannot be evaluated), computed once."""
+    q = question(question_id)
+    out = []
+    for mistake in q.mistakes:
+        try:
+            out.append(_evaluate_entry(q, mistake))
+        except SpecError:
+            out.append(None)
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=None)
@@ -383,21 +409,17 @@ def _mistake_hint(q: Question, answer: float, reference: float) -> str | None:
     slips of SCALE_MISTAKES that match it within the question's tolerances; where several match
     (a loose tolerance), the nearest one, the spec's first on a tie."""
     candidates = []
-    for mistake in q.mistakes:
-        try:
-            wrong = _evaluate_entry(q, mistake)
-        except SpecError:
-            continue
-        if _isclose(answer, wrong, rel_tol=q.rel_tol, abs_tol=q.abs_tol):
+    for mistake, wrong in zip(q.mistakes, _mistake_values(q.id)):
+        if wrong is not None and _isclose(answer, wrong, rel_tol=q.rel_tol, abs_tol=q.abs_tol):
             candidates.append((_distance(answer, wrong), len(candidates), mistake["hint"]))
     for factor, hint in _scale_matches(q, answer, reference):
         candidates.append((_distance(answer, reference * factor), len(candidates), hint))
     return min(candidates)[2] if candidates else None
 
 
-# A right answer in the wrong unit: (factor the answer is off by, the hint). Checked after the
-# spec's own mistakes, for every numeric question, so that "67.8" for 67.8e9 parameters or "89.5"
-# for a fraction of 0.895 gets its own hint instead of the generic one.
+# A right answer in the wrong unit: (factor the answer is off by, the hint). Checked for every
+# numeric question, next to the spec's own mistakes (the nearest match wins), so that "67.8" for
+# 67.8e9 parameters or "89.5" for a fraction of 0.895 gets its own hint, not the generic one.
 SCALE_MISTAKES = (
     (100.0, "your answer is 100 times too large: a percentage where a plain number (fraction) is "
             "asked? Drop the factor 100."),

@@ -288,3 +288,41 @@ def plot_optimal_size(curves, models, flops=None, mark_flops=None, ax=None, path
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return ax, labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 09: the exponents of every approach, with their intervals
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_exponents(entries, ax=None, marks=None, path=None):
+    """A forest plot of the frontier exponent a: one row per ``(label, a, interval, colour)``
+    (``interval`` a (low, high) pair, e.g. the 10th-90th percentiles of a bootstrap, or None;
+    drawn as a bar apart from the point, since Table 2's Approach 3 interval misses its own
+    estimate), top to bottom, and vertical reference lines ``marks`` ({label: a}, e.g. Kaplan's 0.73).
+    Returns the axes."""
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(7, 0.42 * len(entries) + 1.2))
+    y = np.arange(len(entries))[::-1]
+    for yi, (label, a, interval, colour) in zip(y, entries):
+        if interval is not None:  # drawn apart from the point: an interval may miss its estimate
+            lo, hi = interval
+            ax.plot([lo, hi], [yi, yi], "-", color=colour, lw=1.5, marker="|", ms=8)
+            ax.plot([a], [yi], "o", color=colour, ms=5)
+        else:
+            ax.plot([a], [yi], "D", color=colour, ms=5)
+    for name, value in (marks or {}).items():
+        ax.axvline(value, color="0.5", ls=":", lw=1)
+        ax.annotate(name, (value, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -10),
+                    textcoords="offset points", fontsize=7, color="0.3")
+    ax.set_yticks(y)
+    ax.set_yticklabels([e[0] for e in entries], fontsize=8)
+    ax.set_xlabel("frontier exponent a of N_opt ∝ C^a (bars: 10th-90th percentile)")
+    ax.grid(axis="x", alpha=0.3)
+    if own:
+        fig.tight_layout()
+        if path:
+            fig.savefig(path, dpi=120)
+            plt.close(fig)
+    return ax
