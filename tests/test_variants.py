@@ -215,7 +215,7 @@ from tinychinchilla import check
 values = json.loads(sys.argv[1])
 out = {"file": check.__file__, "verdicts": {}}
 for qid, (right, wrong) in values.items():
-    out["verdicts"][qid] = [list(check.judge(qid, v)[:2]) for v in (right, wrong)]
+    out["verdicts"][qid] = [[check.judge(qid, v).passed, check.judge(qid, v).message] for v in (right, wrong)]
     try:
         check._reference(qid)
         out.setdefault("leaks", []).append(qid)
