@@ -15,6 +15,13 @@ reference (a literal, or an expression over the package evaluated when checked),
 points, source in the paper and a hint. Neither function ever shows the reference value, and
 neither writes to stderr (nbgrader scores a test cell that does so 0). Nothing here needs
 nbgrader, so the self-check works on Colab.
+
+A graded assignment's numeric questions (the homework) carry no reference in this kit, only a
+``form``: ``check`` then checks the form of an answer (a finite number in the question's unit and
+plausible range) and says that the value is checked at grading. The references are overlaid from
+the instructor's file that ``TINYCHINCHILLA_REFERENCES`` names, at grading time only, and are
+evaluated on the student's *variant* (:func:`variant_for`, :func:`variant`): see
+autograder/README.md, "Graded assignments and per-student variants".
 """
 
 from __future__ import annotations
