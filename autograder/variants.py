@@ -73,7 +73,7 @@ def secret() -> bytes | None:
 
     named = os.environ.get(check.SECRET_FILE_ENV, "").strip()
     if named and Path(named).expanduser().resolve().is_relative_to(ROOT):
-        raise SystemExit(f"{check.SECRET_FILE_ENV}={named} is inside the repository {ROOT}: keep the "
+        raise ValueError(f"{check.SECRET_FILE_ENV}={named} is inside the repository {ROOT}: keep the "
                          f"secret outside it (e.g. ~/.config/tinychinchilla/variant-secret)")
     return check.variant_secret()
 
@@ -230,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     assignment = args.assignment or (graded_assignments() or ("",))[0]
     if not is_graded(assignment):
         parser.error(f"{assignment!r} is not a graded assignment (GRADED_ASSIGNMENTS in {CONFIG.name})")
-    key = secret()
+    try:
+        key = secret()
+    except ValueError as exc:
+        parser.error(str(exc))
     if key is None:
         print(f"note: no secret ({check.SECRET_ENV} or {check.DEFAULT_SECRET_FILE}): every student has the "
               f"canonical variant", file=sys.stderr)

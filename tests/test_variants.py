@@ -126,7 +126,7 @@ def test_variant_codes_round_trip_and_catch_the_wrong_id():
 
 def test_a_secret_file_inside_the_repository_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv(check.SECRET_FILE_ENV, str(ROOT / "autograder" / "secret"))
-    with pytest.raises(SystemExit, match="inside the repository"):
+    with pytest.raises(ValueError, match="inside the repository"):
         variants.secret()
     outside = tmp_path / "secret"
     outside.write_text("s3cret\n")
