@@ -106,6 +106,10 @@ def test_every_choice_is_drawn():
             seen[name].add(index)
     table = check.load_spec()["variants"]["08"]["inputs"]
     assert all(seen[n] == set(range(1, len(table[n]["choices"]) + 1)) for n in seen), seen
+    # Question 5's size is never Question 2's row (one answer would give the other away)
+    for i in range(400):
+        names = check.variant_names("08", check.variant_for("08", f"student{i}", KEY))
+        assert names["q2_row"] != names["q5_row"]
 
 
 def test_variant_codes_round_trip_and_catch_the_wrong_id():

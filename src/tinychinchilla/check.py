@@ -469,12 +469,21 @@ def variant_for(lesson: str, student_id: str, secret: bytes | None) -> tuple:
     student_id = str(student_id).strip()
     if not secret or not student_id or not _variant_table(lesson):
         return canonical_variant(lesson)
-    out = []
-    for name, spec in _variant_table(lesson)["inputs"].items():
+    inputs = _variant_table(lesson)["inputs"]
+    out: dict[str, int] = {}
+    for name, spec in inputs.items():
         digest = hmac.new(secret, f"tinychinchilla-variant\0{lesson}\0{student_id}\0{name}".encode(),
                           hashlib.sha256).digest()
-        out.append((name, 1 + int.from_bytes(digest[:8], "big") % len(spec["choices"])))
-    return tuple(out)
+        index = int.from_bytes(digest[:8], "big") % len(spec["choices"])
+        other = spec.get("distinct_from")  # an input whose choice this one must not repeat
+        if other in out:
+            taken = inputs[other]["choices"][out[other] - 1]
+            for _ in range(len(spec["choices"])):
+                if spec["choices"][index] != taken:
+                    break
+                index = (index + 1) % len(spec["choices"])
+        out[name] = 1 + index
+    return tuple(out.items())
 
 
 def _code_checksum(lesson: str, student_id: str, digits: str) -> str:
