@@ -64,6 +64,7 @@ sys.path.insert(0, str(HERE))
 import build_lessons as build  # noqa: E402  (autograder/build_lessons.py: nbgrader plumbing)
 import lms  # noqa: E402  (autograder/lms.py: LMS download layouts)
 import term  # noqa: E402  (autograder/term.py: stale hand grades, final grades, feedback again)
+import variants  # noqa: E402  (autograder/variants.py: graded assignments, per-student variants)
 from isolation import (GradeError, SAFE_NBGRADER, clear_folder, close_worker, copy_plain_file,  # noqa: E402
                        run_worker, sandbox_notes, stage_kit)
 from tinychinchilla.sandbox import CELL_LOG_ENV, grade_id as _grade_id, is_test_cell  # noqa: E402
@@ -299,6 +300,9 @@ def base_env() -> dict:
     env["PATH"] = scripts + os.pathsep + env.get("PATH", "/usr/bin:/bin")
     env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore", PYTHONDONTWRITEBYTECODE="1",
                OMP_WAIT_POLICY="PASSIVE", TINYCHINCHILLA_CACHE=str(cache_dir()))
+    # a graded assignment's references stay out of the kernels (they check form only); recheck()
+    # judges its answers here, with each student's variant
+    env["TINYCHINCHILLA_REFERENCES"] = ""
     return env
 
 
@@ -507,12 +511,15 @@ def cell_problems(graded: Path) -> list[str]:
     return notes
 
 
-def recheck(graded: Path, scores: dict[str, float], guard_expected: bool) -> dict[str, str]:
+def recheck(graded: Path, scores: dict[str, float], guard_expected: bool, student: str | None = None) -> dict[str, str]:
     """Judge again, in this process, every answer the hidden tests saw; {grade id: why it fails}
     for test cells that scored but must not (an answer wrong here, a missing answer record, or
-    the guard removed)."""
-    from tinychinchilla import check
+    the guard removed). A graded assignment's answers are judged against ``student``'s variant
+    with the instructor's references (the kernel checked their form only)."""
     from tinychinchilla.sandbox import GUARD_MIME
+
+    check = variants.use_references()
+    key = variants.secret()
 
     failures = {}
     for cell in nbformat.read(graded, as_version=4).cells:
@@ -532,6 +539,10 @@ def recheck(graded: Path, scores: dict[str, float], guard_expected: bool) -> dic
             values = seen.get(qid)
             if not values:
                 failures[grade_id] = f"{qid}: no answer reached the hidden test (its check was replaced?)"
+            elif student is not None and check.question(qid).lesson in {a[:2] for a in variants.graded_assignments()}:
+                verdicts = [variants.judge(qid, v, student, key) for v in values]
+                if not all(v.passed for v in verdicts):
+                    failures[grade_id] = next(v.message for v in verdicts if not v.passed).rstrip(".")
             elif not all(check.judge(qid, v).passed for v in values):
                 failures[grade_id] = f"{qid}: the answer is wrong when checked outside the notebook"
     return failures
@@ -637,7 +648,7 @@ class Batch:
             except (OSError, ValueError):
                 pass
             rows = worker_rows(work / "gradebook.db", sub)
-            failures = recheck(graded, {k: v[0] for k, v in rows.items()}, self.guarded)
+            failures = recheck(graded, {k: v[0] for k, v in rows.items()}, self.guarded, sub.student)
             if failures:
                 override(work / "gradebook.db", sub, failures)
                 rows = worker_rows(work / "gradebook.db", sub)
@@ -649,6 +660,7 @@ class Batch:
                 dest.mkdir(parents=True)
                 copy_plain_file(graded, dest / graded.name)
                 neutralize_markers(dest / graded.name)
+                variants.annotate_written(dest / graded.name, sub.assignment, sub.student)
                 shutil.rmtree(self.course_root / "feedback" / sub.student / sub.assignment, ignore_errors=True)
                 merge(self.course_root, sub, rows)
         except Exception as exc:  # noqa: BLE001 - one submission must never abort the batch

@@ -9,9 +9,21 @@ The answer spec the hidden tests check against is not here: it ships inside the 
 `src/tinychinchilla/answers.toml`, so that the learners' self-check finds it on Colab too.
 """
 
+import os
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+# Graded assignments (issue 17): the student's kit holds no reference for their numeric questions
+# (its self-check checks the form of an answer only) and their inputs vary per student (answers.toml,
+# [variants."NN"]). Every other assignment is practice: its self-check says right or wrong. The
+# references of a graded assignment live here, in graded_answers.toml, outside the wheel; a test
+# (tests/test_variants.py) checks that this list, answers.toml and graded_answers.toml agree.
+GRADED_ASSIGNMENTS = ("08-homework-pretraining",)
+# The hidden tests read those references at grading time: `nbgrader autograde` run from this folder
+# passes this to its kernels. autograder/grade.py sets it empty for its sandboxed kernels (which
+# could not read it) and judges every answer again itself, with each student's variant.
+os.environ.setdefault("TINYCHINCHILLA_REFERENCES", str(HERE / "graded_answers.toml"))
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 

@@ -41,3 +41,11 @@ def built_wheel(tmp_path_factory) -> Path:
 def _single_thread_safe_seed():
     torch.manual_seed(0)
     yield
+
+
+# The graded homework's references are instructor-side (autograder/graded_answers.toml, issue 17);
+# the course's tests judge its answers with them, as `nbgrader autograde` does. Tests of the
+# student's kit (tests/test_variants.py) run without them, in a clean environment.
+import os  # noqa: E402
+
+os.environ.setdefault("TINYCHINCHILLA_REFERENCES", str(ROOT / "autograder" / "graded_answers.toml"))
