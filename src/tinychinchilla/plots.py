@@ -1,4 +1,4 @@
-"""Figures in the style of the paper's (lessons 01-07). matplotlib only, Agg-safe."""
+"""Figures in the style of the paper's (lessons 01-09). matplotlib only, Agg-safe."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+
+def _finish(fig, path) -> None:
+    """Lay out a figure this module made itself; with ``path``, save it there and close it."""
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
 
 
 def plot_training_curve(result, path=None, unigram: float | None = None, ax=None):
@@ -29,10 +37,7 @@ def plot_training_curve(result, path=None, unigram: float | None = None, ax=None
     ax.legend()
     ax.grid(alpha=0.3)
     if own:
-        fig.tight_layout()
-        if path:
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
+        _finish(fig, path)
     return ax
 
 
@@ -165,10 +170,7 @@ def plot_loss_contours(law, n_params, flops, loss, ax=None, n_levels: int = 10, 
                        label="loss, nats/char (lines: fitted law; points: runs)")
     ax.legend(loc="upper left", fontsize=8)
     if own:
-        fig.tight_layout()
-        if path:
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
+        _finish(fig, path)
     return ax, cs, points, kept
 
 
@@ -232,10 +234,7 @@ def plot_accuracy(rows, best_rows, axes=None, path=None):
     for ax in axes:
         ax.grid(alpha=0.3)
     if own:
-        fig.tight_layout()
-        if path:
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
+        _finish(fig, path)
     return axes
 
 
@@ -321,8 +320,5 @@ def plot_exponents(entries, ax=None, marks=None, path=None):
     ax.set_xlabel("frontier exponent a of N_opt ∝ C^a (bars: 10th-90th percentile)")
     ax.grid(axis="x", alpha=0.3)
     if own:
-        fig.tight_layout()
-        if path:
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
+        _finish(fig, path)
     return ax
