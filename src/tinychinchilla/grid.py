@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 try:
@@ -39,19 +39,46 @@ class RunSpec:
     batch_size: int
     seed: int
     keep_checkpoint: bool = False
+    schedule: str = "cosine"  # "cosine" (a run per budget) or "wsd" (cooldown branches of one run)
+    warmup_steps: int = 0  # wsd: the warm-up its trunk shares (0 for cosine: 5% of its own steps)
+    cooldown_fraction: float = 0.0  # wsd: share of the run's steps in the cooldown (0 for cosine)
 
     @property
     def run_id(self) -> str:
         cfg = asdict(self)
         cfg.pop("keep_checkpoint")
+        if self.schedule == "cosine":  # the ids of runs made before WSD existed stay the same
+            for key in ("schedule", "warmup_steps", "cooldown_fraction"):
+                cfg.pop(key)
         digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:8]
         return f"C{self.budget_flops:.2e}_{self.shape}_s{self.seed}_{digest}".replace("+", "")
+
+    @property
+    def trunk_key(self) -> str:
+        """Runs with the same key are trained together: WSD branches of one constant-rate run
+        (everything but the budget equal). A cosine run is its own group."""
+        if self.schedule == "cosine":
+            return self.run_id
+        cfg = asdict(self)
+        for key in ("budget_flops", "keep_checkpoint"):
+            cfg.pop(key)
+        return json.dumps(cfg, sort_keys=True)
+
+    def steps(self) -> int:
+        """Optimiser steps of this run: D = C / (6 N), N non-embedding, in whole batches."""
+        from .counting import param_counts
+        from .model import GPTConfig
+
+        n = param_counts(GPTConfig(context_length=self.context_length, n_layer=self.n_layer,
+                                   n_head=self.n_head, d_model=self.d_model)).non_embedding
+        return int(self.budget_flops / (6 * n)) // (self.batch_size * self.context_length)
 
 
 #: Keys a grid file may use in each table (anything else is a typo, refused).
 GRID_KEYS = {
     "top": {"defaults", "shapes", "budgets"},
-    "defaults": {"context_length", "batch_size", "lr", "seeds"},
+    "defaults": {"context_length", "batch_size", "lr", "seeds", "schedule", "cooldown_fraction",
+                 "warmup_steps"},
     "shapes": {"name", "d_model", "n_layer", "n_head", "lr"},
     "budgets": {"flops", "shapes", "keep_checkpoints", "context_length", "batch_size", "lr", "seeds"},
 }
@@ -110,6 +137,8 @@ def load_grid(path: str | os.PathLike) -> list[RunSpec]:
     _check_keys("the grid", grid, GRID_KEYS["top"], path)
     defaults = grid.get("defaults", {})
     _check_keys("[defaults]", defaults, GRID_KEYS["defaults"], path)
+    schedule = _schedule(defaults, path)
+    defaults = {k: v for k, v in defaults.items() if k not in ("schedule", "cooldown_fraction", "warmup_steps")}
     shape_list = grid.get("shapes", [])
     if not isinstance(shape_list, list):
         raise GridError(f"{path}: shapes must be [[shapes]] tables")
@@ -164,10 +193,48 @@ def load_grid(path: str | os.PathLike) -> list[RunSpec]:
                     n_head=s["n_head"], context_length=settings["context_length"],
                     lr=float(s.get("lr", settings.get("lr", 3e-3))),
                     batch_size=settings["batch_size"], seed=seed, keep_checkpoint=name in keep))
+    if schedule["schedule"] == "wsd":
+        specs = _as_wsd(specs, schedule, path)
     ids = [s.run_id for s in specs]
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise GridError(f"{path}: the same run appears twice: {dup[:3]}")
+    return specs
+
+
+def _schedule(defaults: dict, path) -> dict:
+    """The grid's schedule settings (``[defaults]`` only: one schedule per sweep)."""
+    schedule = defaults.get("schedule", "cosine")
+    if schedule not in ("cosine", "wsd"):
+        raise GridError(f"{path}: [defaults].schedule must be \"cosine\" or \"wsd\", got {schedule!r}")
+    out = {"schedule": schedule}
+    if schedule == "cosine":
+        extra = sorted({"cooldown_fraction", "warmup_steps"} & set(defaults))
+        if extra:
+            raise GridError(f"{path}: [defaults] sets {extra}, which only schedule = \"wsd\" uses")
+        return out
+    fraction = defaults.get("cooldown_fraction", 0.2)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise GridError(f"{path}: [defaults].cooldown_fraction must be a number in (0, 1), e.g. 0.2, got {fraction!r}")
+    if "warmup_steps" not in defaults:
+        raise GridError(f"{path}: schedule = \"wsd\" needs [defaults].warmup_steps, the warm-up all branches "
+                        "of a run share, e.g. 50")
+    return {**out, "cooldown_fraction": float(fraction),
+            "warmup_steps": _positive_int("[defaults].warmup_steps", defaults["warmup_steps"], path)}
+
+
+def _as_wsd(specs: list[RunSpec], schedule: dict, path) -> list[RunSpec]:
+    """WSD: each size and seed trains once, so its branches share one warm-up; every branch's
+    cooldown must start after it."""
+    specs = [replace(s, schedule="wsd", cooldown_fraction=schedule["cooldown_fraction"],
+                     warmup_steps=schedule["warmup_steps"]) for s in specs]
+    for s in specs:
+        steps = s.steps()
+        start = steps - max(1, round(s.cooldown_fraction * steps))
+        if start < s.warmup_steps:
+            raise GridError(f"{path}: {s.shape} at {s.budget_flops:g} FLOPs gets {steps} steps, so its cooldown "
+                            f"would start at step {start}, inside the {s.warmup_steps}-step warm-up: drop this "
+                            "shape from that budget, or lower warmup_steps")
     return specs
 
 
@@ -182,9 +249,13 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def select_shard(specs: list[RunSpec], shard: tuple[int, int] | None) -> list[RunSpec]:
-    """Deterministic split: runs sorted by id, every n-th one from position i - 1."""
+    """Deterministic split: groups of runs trained together (``RunSpec.trunk_key``; a cosine run
+    alone) sorted by their first run id, every n-th group from position i - 1."""
     if shard is None:
         return specs
     i, n = shard
-    ordered = sorted(specs, key=lambda s: s.run_id)
-    return [s for k, s in enumerate(ordered) if k % n == i - 1]
+    groups: dict[str, list[RunSpec]] = {}
+    for s in specs:
+        groups.setdefault(s.trunk_key, []).append(s)
+    ordered = sorted(groups.values(), key=lambda g: min(s.run_id for s in g))
+    return [s for k, g in enumerate(ordered) if k % n == i - 1 for s in g]

