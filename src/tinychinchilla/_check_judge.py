@@ -22,7 +22,6 @@ class AnswerError(ValueError):
     """The learner's value cannot be checked at all (not a number, NaN, infinite)."""
 
 
-
 # ---------------------------------------------------------------------------------------------
 # References: a question's value, and its known mistakes' values, evaluated from the spec
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +90,6 @@ def _reference(question_id: str, variant: tuple | None = None) -> float:
         raise SpecError(f"{question_id} belongs to a graded assignment: its reference is instructor-side "
                         f"(autograder/graded_answers.toml, read when {REFERENCES_ENV} names it)")
     return _evaluate_entry(q, q, variant)
-
 
 
 # ---------------------------------------------------------------------------------------------

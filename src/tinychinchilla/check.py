@@ -66,7 +66,6 @@ def fast_mode() -> bool:
     return os.environ.get(FAST_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-
 # ---------------------------------------------------------------------------------------------
 # The printed self-check, and the assertion behind the hidden tests
 # ---------------------------------------------------------------------------------------------
