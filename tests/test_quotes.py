@@ -109,21 +109,27 @@ def spec_quotes():
                     yield f"{qid} {what}", m.group(1), text + " " + source
 
 
+# paper.py and the private modules it re-exports (its tables, its laws)
+PAPER_MODULES = [ROOT / "src" / "tinychinchilla" / "paper.py",
+                 *sorted((ROOT / "src" / "tinychinchilla").glob("_paper_*.py"))]
+
+
 def module_quotes():
-    """Quotations in the comments of paper.py (a block of consecutive comment lines is one
-    context); only those of three words or more, as a single quoted word there is a name."""
-    lines = (ROOT / "src" / "tinychinchilla" / "paper.py").read_text().splitlines()
-    block: list[str] = []
-    for line in lines + [""]:
-        if line.lstrip().startswith("#"):
-            block.append(line.lstrip().lstrip("#:").strip())
-            continue
-        text = " ".join(block)
-        block = []
-        for m in DOUBLE_QUOTED.finditer(re.sub(r"``[^`]*``", "", text)):
-            quote = m.group(1) or m.group(2)
-            if len(quote.split()) >= 3:
-                yield "paper.py", quote, text
+    """Quotations in the comments of paper.py and its parts (a block of consecutive comment lines
+    is one context); only those of three words or more, as a single quoted word there is a name."""
+    for path in PAPER_MODULES:
+        lines = path.read_text().splitlines()
+        block: list[str] = []
+        for line in lines + [""]:
+            if line.lstrip().startswith("#"):
+                block.append(line.lstrip().lstrip("#:").strip())
+                continue
+            text = " ".join(block)
+            block = []
+            for m in DOUBLE_QUOTED.finditer(re.sub(r"``[^`]*``", "", text)):
+                quote = m.group(1) or m.group(2)
+                if len(quote.split()) >= 3:
+                    yield path.name, quote, text
 
 
 QUOTES = list(markdown_quotes()) + list(spec_quotes()) + list(module_quotes())
