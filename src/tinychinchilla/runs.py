@@ -37,6 +37,8 @@ __all__ = [
     "isoflop_arrays",
     "budgets",
     "best_run",
+    "cosine_dir",
+    "schedule_pairs",
 ]
 
 #: Environment variable that points at a ``small_runs/`` folder (overrides the search).
@@ -185,3 +187,34 @@ def best_run(budget: float, seed: int | None = 0, directory: str | os.PathLike |
         raise ValueError(f"no runs at budget {budget:.3g} FLOPs; the sweep has {have}")
     return min(members, key=lambda r: r["final_val_loss"])
 
+
+
+def cosine_dir() -> Path:
+    """``small_runs/cosine/``: the sweep the kit shipped before the WSD one, every run with the
+    paper's cosine schedule (lesson 02 compares the two; its checkpoints are lesson 07's pair)."""
+    return small_runs_dir() / "cosine"
+
+
+def schedule_pairs(seed: int = 0, wsd: str | os.PathLike | None = None,
+                   cosine: str | os.PathLike | None = None) -> list[dict]:
+    """The runs both sweeps made: the same shape, budget and seed (so the same N and D), once as a
+    WSD cooldown branch and once as a cosine run (lesson 02; small_runs/README.md).
+
+    Each item has ``budget_flops``, ``shape``, ``params_non_embedding``, ``tokens``, ``steps``,
+    ``wsd_loss``, ``cosine_loss`` and ``difference`` (WSD minus cosine, nats per character;
+    negative where the cooldown branch ended lower), sorted by budget and size.
+    """
+    cosine_rows = {(r["budget_flops"], r["shape"]): r
+                   for r in load_runs(seed, cosine if cosine is not None else cosine_dir())}
+    pairs = []
+    for r in load_runs(seed, wsd):
+        twin = cosine_rows.get((r["budget_flops"], r["shape"]))
+        if twin is None or r["schedule"] != "wsd":
+            continue
+        assert twin["tokens"] == r["tokens"], (r["run_id"], twin["run_id"])
+        pairs.append({"budget_flops": r["budget_flops"], "shape": r["shape"],
+                      "params_non_embedding": r["params_non_embedding"], "tokens": r["tokens"],
+                      "steps": r["steps"], "wsd_loss": r["final_val_loss"],
+                      "cosine_loss": twin["final_val_loss"],
+                      "difference": r["final_val_loss"] - twin["final_val_loss"]})
+    return pairs

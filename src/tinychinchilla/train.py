@@ -413,8 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     m, t = GPTConfig(), TrainConfig(tokens=1)
     p = argparse.ArgumentParser(
         prog="python -m tinychinchilla.train",
-        description="Train a tiny GPT on Shakespeare (or your text) with a cosine schedule "
-                    "matched to its token budget, then report size, FLOPs, speed and loss.")
+        description="Train a tiny GPT on Shakespeare (or your text) with a cosine (or "
+                    "warm-up-stable-decay) schedule matched to its token budget, then report "
+                    "size, FLOPs, speed and loss.")
     g = p.add_argument_group("model shape")
     g.add_argument("--d-model", type=int, default=m.d_model, help="width (default %(default)s)")
     g.add_argument("--n-layer", type=int, default=m.n_layer, help="depth (default %(default)s)")
@@ -428,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--batch-size", type=int, default=t.batch_size, help="sequences per step (default %(default)s)")
     o.add_argument("--seed", type=_seed, default=t.seed, help="seed for weights and batches, a whole number (default %(default)s)")
     o.add_argument("--device", default=t.device, help="auto, cpu, cuda or mps (default %(default)s)")
+    o.add_argument("--schedule", choices=["cosine", "wsd"], default=t.schedule,
+                   help="cosine decay to 10%% over the run (the paper's) or warm-up-stable-decay "
+                        "(default %(default)s)")
+    o.add_argument("--cooldown-fraction", type=float, default=t.cooldown_fraction,
+                   help="wsd: share of the steps in the final decay (default %(default)s)")
+    o.add_argument("--warmup-steps", type=int, default=None,
+                   help="a fixed warm-up in steps (default: 5%% of the run)")
     r = p.add_argument_group("input and output")
     r.add_argument("--text-file", default=None, help="train on this UTF-8 text file instead of Shakespeare")
     r.add_argument("--sample-chars", type=int, default=300, help="characters to generate at the end (default %(default)s; 0 for none)")
@@ -483,7 +491,8 @@ def main(argv: list[str] | None = None) -> TrainResult:
                               n_layer=args.n_layer, n_head=args.n_head, d_model=args.d_model)
         cfg = TrainConfig(tokens=None if args.tokens is None else int(args.tokens),
                           flops=args.flops, lr=args.lr, batch_size=args.batch_size,
-                          seed=args.seed, device=args.device)
+                          seed=args.seed, device=args.device, schedule=args.schedule,
+                          cooldown_fraction=args.cooldown_fraction, warmup_steps=args.warmup_steps)
         result = train(model_cfg, cfg, corpus, progress=not args.quiet)
     except (ValueError, CorpusError, TrainingDiverged) as exc:
         raise SystemExit(f"error: {exc}")
