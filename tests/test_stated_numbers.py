@@ -333,6 +333,8 @@ PINNED: dict[str, dict[str, str]] = {
         "23.9M": "S['run'](1e12, 'd24-L1')['tokens']", "0.5M": "S['run'](1e12, 'd96-L3')['tokens']",
         "0.73": "T2['kaplan'].a", "0.5": "np.mean([T2[k].a for k in ('approach1', 'approach2', 'approach3')])",
         # Section 7: warm-up-stable-decay against the cosine sweep
+        "169": "min(runs.best_run(b)['tokens'] / runs.best_run(b)['params_non_embedding'] for b in runs.budgets())",
+        "541": "max(runs.best_run(b)['tokens'] / runs.best_run(b)['params_non_embedding'] for b in runs.budgets())",
         "40": KIT, "20%": "100 * train.TrainConfig(tokens=1).cooldown_fraction",
         "32": "len([p for p in S['pairs'] if p['difference'] < 0])", "35": "len(S['pairs'])",
         "0.046": "-np.median([p['difference'] for p in S['pairs']])",
