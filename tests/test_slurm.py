@@ -215,3 +215,25 @@ def test_three_shard_grading_with_a_task_killed_and_resubmitted_equals_serial_gr
     merged = _grades(course)
     assert merged == serial  # every student once, every cell's score as the serial run gave it
     assert len(merged["submissions"]) == len(CLASS)
+
+
+def test_four_shard_wsd_sweep_keeps_each_constant_rate_run_in_one_task(slurm, tmp_path, corpus):
+    """The shipped grid is warm-up-stable-decay: a shard holds whole constant-rate runs with all
+    their cooldown branches, so 4 array tasks of a 4-run grid each train one run and its two
+    branches, and together give the serial sweep's records bit for bit."""
+    from test_branches import sweep_cmd as wsd_sweep_cmd
+    from test_branches import write_wsd_grid
+
+    grid = write_wsd_grid(tmp_path, small="5e8", large="1e9")
+    grid.write_text(grid.read_text().replace("seeds = [0]", "seeds = [0, 1]"))
+    subprocess.run(wsd_sweep_cmd(grid, tmp_path / "serial"), check=True)
+    out = tmp_path / "cluster"
+    shards, merge = submit(slurm, SWEEP_SUBMIT, "--grid", str(grid), "--shards", "4", "--out", str(out),
+                           *SMALL_JOB, env=SWEEP_ENV)
+    states = slurm.wait_jobs([shards, merge])
+    assert set(states.values()) == {"COMPLETED"}, states
+    for i in range(1, 5):
+        shard = [json.loads(p.read_text())["spec"] for p in (out / f"shard-{i}-of-4" / "runs").glob("*.json")]
+        assert len(shard) == 2 and len({(s["shape"], s["seed"]) for s in shard}) == 1  # one run, both branches
+    assert records(out) == records(tmp_path / "serial")
+    assert table(out) == table(tmp_path / "serial")
