@@ -13,7 +13,9 @@ the folder and hands it out in the shapes the fits want:
 * ``load_records``: the per-run JSON records, with loss curves and configs (lesson 02);
 * ``load_curves``: training curves as ``fit.Curve`` objects for Approach 1 (lesson 03);
 * ``isoflop_arrays``: (N, C, loss) arrays for Approach 2 (lesson 04), with N counted either way;
-* ``best_run``: the run with the lowest final validation loss at one budget (lesson 02).
+* ``best_run``: the run with the lowest final validation loss at one budget (lesson 02);
+* ``cosine_dir`` and ``schedule_pairs``: the earlier cosine sweep, and its runs matched with the
+  WSD runs of the same N and D (lesson 02).
 
 Seeds: every budget has seed 0; its three best sizes also have seeds 1 and 2, whose spread sets
 the tolerances of graded answers. ``seed=0`` (the default) gives one run per size and budget;
