@@ -6,7 +6,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tinychinchilla.grid import GridError, load_grid, select_shard
 from tinychinchilla.model import GPTConfig
 from tinychinchilla.sweep import read_records, read_table
 from tinychinchilla.train import TrainConfig, cooldown_steps, lr_at, train
+from test_sweep import TINY_GRID, sweep_cmd
 
 SMALL_RUNS = Path(__file__).resolve().parents[1] / "small_runs"
 
@@ -124,47 +124,15 @@ def test_branches_must_share_everything_but_the_budget(corpus):
                                                    warmup_steps=30)], corpus, lambda i, r: None)
 
 
-WSD_GRID = """
-[defaults]
-context_length = 32
-batch_size = 4
-lr = 1e-2
-seeds = [0]
-schedule = "wsd"
-cooldown_fraction = 0.2
-warmup_steps = 5
-
-[[shapes]]
-name = "d8"
-d_model = 8
-n_layer = 1
-n_head = 1
-
-[[shapes]]
-name = "d16"
-d_model = 16
-n_layer = 1
-n_head = 2
-
-[[budgets]]
-flops = {small}
-shapes = ["d8", "d16"]
-
-[[budgets]]
-flops = {large}
-shapes = ["d8", "d16"]
-"""
+# test_sweep's tiny grid, trained warm-up-stable-decay (its kept checkpoint dropped)
+WSD_GRID = TINY_GRID.replace("seeds = [0]\n", 'seeds = [0]\nschedule = "wsd"\ncooldown_fraction = 0.2\nwarmup_steps = 5\n') \
+    .replace('keep_checkpoints = ["d16"]\n', "")
 
 
 def write_wsd_grid(tmp_path: Path, small="2e8", large="6e8") -> Path:
     path = tmp_path / "grid.toml"
     path.write_text(WSD_GRID.format(small=small, large=large))
     return path
-
-
-def sweep_cmd(grid: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "tinychinchilla.sweep", "--grid", str(grid), "--out", str(out),
-            "--quiet", "--threads", "1", "--no-eval", *extra]
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -221,12 +221,11 @@ def test_four_shard_wsd_sweep_keeps_each_constant_rate_run_in_one_task(slurm, tm
     """The shipped grid is warm-up-stable-decay: a shard holds whole constant-rate runs with all
     their cooldown branches, so 4 array tasks of a 4-run grid each train one run and its two
     branches, and together give the serial sweep's records bit for bit."""
-    from test_branches import sweep_cmd as wsd_sweep_cmd
     from test_branches import write_wsd_grid
 
     grid = write_wsd_grid(tmp_path, small="5e8", large="1e9")
     grid.write_text(grid.read_text().replace("seeds = [0]", "seeds = [0, 1]"))
-    subprocess.run(wsd_sweep_cmd(grid, tmp_path / "serial"), check=True)
+    subprocess.run(sweep_cmd(grid, tmp_path / "serial"), check=True)
     out = tmp_path / "cluster"
     shards, merge = submit(slurm, SWEEP_SUBMIT, "--grid", str(grid), "--shards", "4", "--out", str(out),
                            *SMALL_JOB, env=SWEEP_ENV)
