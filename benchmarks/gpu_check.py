@@ -5,7 +5,7 @@ On a CUDA machine, from a checkout with the kit installed (`make install`), it
 
 1. trains the demo model of `make course` (tinychinchilla.course.DEMO_MODEL, 2M tokens) on the
    GPU and on the CPU, and prints tokens/s of each and the final validation-loss difference;
-2. runs one budget of the shipped sweep (C = 3.16e10 FLOPs, seven sizes, seed 0) on the GPU and
+2. runs one budget of the shipped sweep (C = 3.16e10 FLOPs, eight sizes, seed 0) on the GPU and
    prints, per run, tokens/s and the loss difference from the CPU-made run in small_runs/;
 3. executes every solution notebook headless in fast mode (the kernels see the GPU) and prints
    the time of each.
@@ -15,8 +15,8 @@ On a CUDA machine, from a checkout with the kit installed (`make install`), it
     python benchmarks/gpu_check.py --json out.json # also write the numbers as JSON
 
 bf16 autocast on the GPU rounds differently from fp32 on the CPU, so losses differ: near each
-budget's optimum the difference should stay inside the seed spread of small_runs (0.003-0.09
-nats at C = 1e12); the short runs of the largest models may move by ~0.1 nats, as they do
+budget's optimum the difference should stay inside the seed spread of small_runs (0.004-0.15
+nats); the short runs of the largest models may move by ~0.1 nats, as they do
 between CPUs (small_runs/README.md). Put the printed figures in the README's GPU section.
 """
 
