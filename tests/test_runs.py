@@ -171,7 +171,8 @@ def test_shipped_sweep_fits(no_env):
 
 def _seed_swaps():
     """For each extra seed: the seed-0 runs, with the runs that also have that seed swapped in."""
-    rows, curves = runs.load_runs(seed=None), runs.load_curves(seed=None)
+    rows = [record["row"] for record in runs.load_records(seed=None)]
+    curves = runs.load_curves(seed=None)  # in the order of load_records
     reseeded = {(r["budget_flops"], r["shape"]) for r in rows if r["seed"] > 0}
     for seed in sorted({r["seed"] for r in rows} - {0}):
         keep = [i for i, r in enumerate(rows)
