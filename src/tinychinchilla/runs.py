@@ -1,9 +1,11 @@
 """Load the shipped sweep in ``small_runs/`` for the lessons (02 onwards) and the answer spec.
 
-``small_runs/`` is the kit's own tiny-scale Chinchilla sweep: IsoFLOP budgets of seven model
-sizes each, trained once with ``python -m tinychinchilla.sweep --grid small_runs/grid.toml``
-(see ``small_runs/README.md``). The folder at the top of the repository is the source of truth;
-the package carries an identical copy (``tinychinchilla/small_runs``, package data, under 1 MB),
+``small_runs/`` is the kit's own tiny-scale Chinchilla sweep: seven IsoFLOP budgets over three
+decades with seven or eight model sizes each, trained as warm-up-stable-decay cooldown branches
+with ``python -m tinychinchilla.sweep --grid small_runs/grid.toml`` (see ``small_runs/README.md``;
+the earlier cosine sweep is in ``small_runs/cosine/``, ``cosine_dir``). The folder at the top of
+the repository is the source of truth; the package carries an identical copy
+(``tinychinchilla/small_runs``, package data, about 1 MB),
 so a plain ``pip install`` is enough for every lesson. This module is the one loader: it finds
 the folder and hands it out in the shapes the fits want:
 
@@ -11,10 +13,12 @@ the folder and hands it out in the shapes the fits want:
 * ``load_records``: the per-run JSON records, with loss curves and configs (lesson 02);
 * ``load_curves``: training curves as ``fit.Curve`` objects for Approach 1 (lesson 03);
 * ``isoflop_arrays``: (N, C, loss) arrays for Approach 2 (lesson 04), with N counted either way;
-* ``best_run``: the run with the lowest final validation loss at one budget (lesson 02).
+* ``best_run``: the run with the lowest final validation loss at one budget (lesson 02);
+* ``cosine_dir`` and ``schedule_pairs``: the earlier cosine sweep, and its runs matched with the
+  WSD runs of the same N and D (lesson 02).
 
-Seeds: every budget has seed 0; three sizes at C = 1e12 also have seeds 1 and 2, whose spread
-sets the tolerances of graded answers. ``seed=0`` (the default) gives one run per size and budget;
+Seeds: every budget has seed 0; its three best sizes also have seeds 1 and 2, whose spread sets
+the tolerances of graded answers. ``seed=0`` (the default) gives one run per size and budget;
 ``seed=None`` gives every run.
 """
 
