@@ -373,6 +373,9 @@ PINNED: dict[str, dict[str, str]] = {
         "0.3473": "paper.EPOCH_EXACT_GRID.alpha", "0.3672": "paper.EPOCH_EXACT_GRID.beta",
         "0.454": "T2['approach3'].a_interval[0]", "0.455": "T2['approach3'].a_interval[1]",
         "0.4565": "paper.EQ10_UNROUNDED.a", "0.50": "T2['approach1'].a", "0.49": "T2['approach2'].a",
+        # the model answer: the shipped runs' sum and mean fits, and Section 6's bootstrap widths
+        "14": "np.median(S['r3_mean'].n_iterations)", "50": "np.median(S['r3'].n_iterations)",
+        "0.22": PRINTED, "0.31": PRINTED,
     },
     "06-table3-projections": {
         "5.76 \\times 10^{23}": "C", "67B": "T3[3].params", "1.5T": "T3[3].tokens", "280B": "G.params",
