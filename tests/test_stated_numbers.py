@@ -192,6 +192,9 @@ def shipped() -> dict:
         "ladder_span": max(r["params_non_embedding"] for r in seed0) / min(r["params_non_embedding"] for r in seed0),
         "run": lambda budget, shape: next(r for r in seed0 if r["budget_flops"] == budget and r["shape"] == shape),
         "n_points": [len(cv.flops) for cv in curves],
+        # lesson 06: Approach 2 without the two smallest budgets (the range of the earlier cosine sweep)
+        "r2_upper_five": fit.fit_approach2(n[c >= runs.budgets()[2]], c[c >= runs.budgets()[2]],
+                                           loss[c >= runs.budgets()[2]], drop_failed_budgets=True),
     }
 
 
@@ -422,12 +425,15 @@ PINNED: dict[str, dict[str, str]] = {
         # your own law, extrapolated
         "10^{21}": "paper.SECTION_3_2_BUDGETS[1] / 3", "3 \\times 10^{21}": "paper.SECTION_3_2_BUDGETS[1]",
         "10^{24}": "C",
-        "3 \\times 10^{10}": "runs.budgets()[0]", "3 \\times 10^{12}": "runs.budgets()[-1]",
+        "3 \\times 10^{9}": "runs.budgets()[0]", "3 \\times 10^{12}": "runs.budgets()[-1]",
+        "3 \\times 10^{10}": "S['r2_upper_five'].budgets[0]",
         "0.05": KIT,  # a hypothetical change of the exponent
         "3.5": "10 ** (0.05 * round(math.log10(C / runs.budgets()[-1])))",  # the text's 10^(0.05 x 11)
-        "0.68": "tiny.a", "0.73": "T2['kaplan'].a",
-        "1.8 \\times 10^{12}": "tiny.n_law(C)", "27×": "tiny.n_law(C) / T3[3].params",
-        "53B": "C / (6 * tiny.n_law(C))", "11": "math.log10(C / runs.budgets()[-1])",
+        "0.56": "tiny.a", "0.73": "T2['kaplan'].a",
+        "8.0 \\times 10^{10}": "tiny.n_law(C)", "1.2×": "tiny.n_law(C) / T3[3].params",
+        "1.2T": "C / (6 * tiny.n_law(C))", "11": "math.log10(C / runs.budgets()[-1])",
+        "0.665": "S['r2_upper_five'].a", "1.4 \\times 10^{12}": "S['r2_upper_five'].n_law(C)",
+        "21×": "S['r2_upper_five'].n_law(C) / T3[3].params",
         "4.4M": "train_chars",
     },
     "07-mmlu-downstream": {
