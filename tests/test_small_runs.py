@@ -184,20 +184,18 @@ def test_a_run_is_bit_for_bit_the_same_twice_on_one_machine(rows, corpus):
 
 def test_a_run_near_its_budgets_optimum_regenerates_within_the_seed_spread(rows, corpus):
     """Across machines the last bits of every matmul differ (AVX-512 or AVX2 kernels, another
-    CPU's BLAS), so no loss is asserted exactly. What must hold: a run near its budget's optimum
-    (long, at a moderate learning rate) lands well inside the seed-to-seed spread that sets the
-    graded tolerances. Measured (small_runs/README.md): 2e-5 to 1e-4 nats on an AMD EPYC with
-    AVX-512 under three kernel choices, against a smallest seed spread of 0.003 here. The short,
-    large runs at the far wall of a valley are chaotic instead (0.07-0.09 nats on other CPUs), so
-    they are only checked on one machine, above."""
-    smallest = min(r["budget_flops"] for r in rows)
-    row = min((r for r in rows if r["budget_flops"] == smallest and r["seed"] == 0),
-              key=lambda r: r["final_val_loss"])  # d12-L1 at 3.16e10: 2,915 steps, ~20 s
-    by_size = defaultdict(list)
-    for r in rows:
-        by_size[(r["budget_flops"], r["shape"])].append(r["final_val_loss"])
-    seed_spread = min(max(v) - min(v) for v in by_size.values() if len(v) >= 3)
+    CPU's BLAS), so no loss is asserted exactly. What must hold: a long run at its budget's
+    optimum lands inside the spread of its own seeds, which sets the graded tolerances. Measured
+    on the cosine runs (small_runs/cosine/README.md): 2e-5 to 1e-4 nats near the optimum under
+    three kernel choices. The short, large runs at the far wall of a valley are chaotic instead
+    (0.07-0.09 nats on other CPUs), so they are only checked on one machine, above."""
+    # the longest-trained optimum among the budgets whose optimum is cheap to retrain (< 3,000 steps)
+    best = [min((r for r in rows if r["budget_flops"] == b and r["seed"] == 0), key=lambda r: r["final_val_loss"])
+            for b in sorted({r["budget_flops"] for r in rows})]
+    row = max((r for r in best if r["steps"] < 3000), key=lambda r: r["steps"])  # d24-L1 at 1e11
+    seeds = [r["final_val_loss"] for r in rows if r["budget_flops"] == row["budget_flops"] and r["shape"] == row["shape"]]
+    assert len(seeds) >= 3
     result = _retrain(_record(row["run_id"]), corpus)
     assert result.tokens == row["tokens"]
-    assert abs(result.final_val_loss - row["final_val_loss"]) < seed_spread, (
+    assert abs(result.final_val_loss - row["final_val_loss"]) < max(seeds) - min(seeds), (
         f"{row['run_id']}: {result.final_val_loss:.5f} against the recorded {row['final_val_loss']:.5f}")

@@ -192,6 +192,11 @@ def shipped() -> dict:
         "ladder_span": max(r["params_non_embedding"] for r in seed0) / min(r["params_non_embedding"] for r in seed0),
         "run": lambda budget, shape: next(r for r in seed0 if r["budget_flops"] == budget and r["shape"] == shape),
         "n_points": [len(cv.flops) for cv in curves],
+        "pairs": runs.schedule_pairs(), "wsd_cost_ratio": _wsd_cost_ratio(),
+        # WSD minus cosine at each budget's three best cosine sizes
+        "pairs_near": [p["difference"] for b in sorted({q["budget_flops"] for q in runs.schedule_pairs()})
+                       for p in sorted((q for q in runs.schedule_pairs() if q["budget_flops"] == b),
+                                       key=lambda q: q["cosine_loss"])[:3]],
         # lesson 06: Approach 2 without the two smallest budgets (the range of the earlier cosine sweep)
         "r2_upper_five": fit.fit_approach2(n[c >= runs.budgets()[2]], c[c >= runs.budgets()[2]],
                                            loss[c >= runs.budgets()[2]], drop_failed_budgets=True),
@@ -200,6 +205,25 @@ def shipped() -> dict:
                                      fit.fit_approach3(n[c != b], c[c != b] / (6 * n[c != b]), loss[c != b]).a)
                                  for b in runs.budgets()},
     }
+
+
+def _wsd_cost_ratio() -> float:
+    """6ND of every step the shipped WSD grid trains, over what a run per budget would (lesson 02)."""
+    from collections import defaultdict
+
+    from tinychinchilla.grid import load_grid
+    from tinychinchilla.model import GPTConfig
+
+    lengths = defaultdict(list)
+    for s in load_grid(runs.small_runs_dir() / "grid.toml"):
+        lengths[(s.d_model, s.n_layer, s.n_head, s.seed, s.cooldown_fraction)].append(s.steps())
+    cosine = wsd = 0.0
+    for (d, layers, heads, _, fraction), steps in lengths.items():
+        per_step = 6 * counting.param_counts(GPTConfig(d_model=d, n_layer=layers, n_head=heads)).non_embedding * 1024
+        cool = [train.cooldown_steps(n, train.TrainConfig(tokens=1, cooldown_fraction=fraction)) for n in steps]
+        cosine += per_step * sum(steps)
+        wsd += per_step * (max(n - c for n, c in zip(steps, cool)) + sum(cool))
+    return wsd / cosine
 
 
 @cache
@@ -298,11 +322,12 @@ PINNED: dict[str, dict[str, str]] = {
         "16": KIT, "3,120": "S['run'](3.16e10, 'd16-L1')['params_non_embedding']",  # d16-L1: width 16
         "10^{-2}": "train.TrainConfig(tokens=1).lr", "128": KIT, "4M": KIT, "3,906": "4e6 / (8 * 128)",
         "488": KIT, "3×": KIT,  # fast mode's runs
-        "994×": "S['ladder_span']", "792": "min(r['params_non_embedding'] for r in S['seed0'])",
-        "787,584": "max(r['params_non_embedding'] for r in S['seed0'])", "10^{12}": "runs.budgets()[3]", "120": "6 * 20",
+        "6,731×": "S['ladder_span']", "117": "min(r['params_non_embedding'] for r in S['seed0'])",
+        "45": "S['ladder_span'] ** 2 / 1e6",
+        "787,584": "max(r['params_non_embedding'] for r in S['seed0'])", "10^{12}": "runs.budgets()[5]", "120": "6 * 20",
         "91": "math.sqrt(1e12 / 120) / 1e3", "1.8M": "1e12 / (6 * math.sqrt(1e12 / 120))",
-        "3.16 \\times 10^{10}": "runs.budgets()[0]",
-        # re-runs of the cheapest budget on other CPUs (measured, README): not in small_runs/
+        "3.16 \\times 10^{10}": "runs.budgets()[2]",
+        # re-runs of 3.16e10 of the cosine sweep on other CPUs (measured, README): not in small_runs/
         "0.0001": KIT, "0.002": KIT, "0.004": KIT, "0.071": KIT, "0.031": KIT, "0.079": KIT,
         "92": "S['run'](3.16e10, 'd48-L2')['steps']", "207": "S['run'](3.16e10, 'd32-L2')['steps']",
         "0.003": "min(S['seed_spread'].values())", "0.09": "max(S['seed_spread'].values())",
@@ -314,6 +339,14 @@ PINNED: dict[str, dict[str, str]] = {
         "48×": "S['run'](1e12, 'd24-L1')['tokens'] / S['run'](1e12, 'd96-L3')['tokens']",
         "23.9M": "S['run'](1e12, 'd24-L1')['tokens']", "0.5M": "S['run'](1e12, 'd96-L3')['tokens']",
         "0.73": "T2['kaplan'].a", "0.5": "np.mean([T2[k].a for k in ('approach1', 'approach2', 'approach3')])",
+        # Section 7: warm-up-stable-decay against the cosine sweep
+        "169": "min(runs.best_run(b)['tokens'] / runs.best_run(b)['params_non_embedding'] for b in runs.budgets())",
+        "541": "max(runs.best_run(b)['tokens'] / runs.best_run(b)['params_non_embedding'] for b in runs.budgets())",
+        "40": KIT, "20%": "100 * train.TrainConfig(tokens=1).cooldown_fraction",
+        "32": "len([p for p in S['pairs'] if p['difference'] < 0])", "35": "len(S['pairs'])",
+        "0.046": "-np.median([p['difference'] for p in S['pairs']])",
+        "0.015": "-max(S['pairs_near'])", "0.146": "-min(S['pairs_near'])",
+        "81%": "100 * S['wsd_cost_ratio']",
     },
     "03-approach1-envelope": {
         "35": "len(S['curves'])", "1,500": "paper.SECTION_3_1['flop_values']",
