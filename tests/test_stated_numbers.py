@@ -150,6 +150,12 @@ def _approach2_rows(rows):
                              [r["final_val_loss"] for r in rows])
 
 
+def _approach3_rows(rows):
+    n = np.array([r["params_non_embedding"] for r in rows], dtype=float)
+    return fit.fit_approach3(n, np.array([r["budget_flops"] for r in rows]) / (6 * n),
+                             np.array([r["final_val_loss"] for r in rows]))
+
+
 @cache
 def shipped() -> dict:
     """Fits and facts of the shipped sweep that lessons 02-04 and 09 state."""
@@ -204,6 +210,9 @@ def shipped() -> dict:
         "leave_one_budget_out": {b: (fit.fit_approach2(n[c != b], c[c != b], loss[c != b]).a,
                                      fit.fit_approach3(n[c != b], c[c != b] / (6 * n[c != b]), loss[c != b]).a)
                                  for b in runs.budgets()},
+        # lesson 09: the exponents of Approaches 2 and 3 with the re-seeded runs swapped for seed 1, then 2
+        "r2_seed_swap_a": [r.a for r in _seed_swaps(_approach2_rows)],
+        "r3_seed_swap_a": [r.a for r in _seed_swaps(_approach3_rows)],
     }
 
 
@@ -554,6 +563,10 @@ PINNED: dict[str, dict[str, str]] = {
         "+0.04": "min(a2 - a3 for a2, a3 in S['leave_one_budget_out'].values())",
         "+0.18": "max(a2 - a3 for a2, a3 in S['leave_one_budget_out'].values())",
         "−0.004": "S['r3_mean'].a - S['r3'].a",  # the mean-Huber refit on the shipped runs
+        # seed swaps (seeds 1 and 2 at each budget's three best sizes): the largest move of each a
+        "0.015": "max(abs(a - S['r1'].a) for a in S['r1_seed_swaps'])",
+        "0.005": "max(abs(a - S['r2'].a) for a in S['r2_seed_swap_a'])",
+        "0.011": "max(abs(a - S['r3'].a) for a in S['r3_seed_swap_a'])",
         "0.01": KIT, "0.5": "np.mean([T2[k].a for k in ('approach1', 'approach2', 'approach3')])",
         "40B": "paper.EQ10_UNROUNDED.n_opt(C)", "67B": "T3[3].params",
         "0.05": KIT, "3.5": "10 ** (0.05 * round(math.log10(C / runs.budgets()[-1])))",
