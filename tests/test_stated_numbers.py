@@ -150,6 +150,12 @@ def _approach2_rows(rows):
                              [r["final_val_loss"] for r in rows])
 
 
+def _approach3_rows(rows):
+    n = np.array([r["params_non_embedding"] for r in rows], dtype=float)
+    return fit.fit_approach3(n, np.array([r["budget_flops"] for r in rows]) / (6 * n),
+                             np.array([r["final_val_loss"] for r in rows]))
+
+
 @cache
 def _lessons_03_04() -> dict:
     """Facts of the shipped sweep that lessons 03 and 04 state beyond ``shipped()``."""
@@ -249,6 +255,16 @@ def shipped() -> dict:
         "pairs_near": [p["difference"] for b in sorted({q["budget_flops"] for q in runs.schedule_pairs()})
                        for p in sorted((q for q in runs.schedule_pairs() if q["budget_flops"] == b),
                                        key=lambda q: q["cosine_loss"])[:3]],
+        # lesson 06: Approach 2 without the two smallest budgets (the range of the earlier cosine sweep)
+        "r2_upper_five": fit.fit_approach2(n[c >= runs.budgets()[2]], c[c >= runs.budgets()[2]],
+                                           loss[c >= runs.budgets()[2]], drop_failed_budgets=True),
+        # lesson 09: Approaches 2 and 3 with one budget left out, (a2, a3) by the budget left out
+        "leave_one_budget_out": {b: (fit.fit_approach2(n[c != b], c[c != b], loss[c != b]).a,
+                                     fit.fit_approach3(n[c != b], c[c != b] / (6 * n[c != b]), loss[c != b]).a)
+                                 for b in runs.budgets()},
+        # lesson 09: the exponents of Approaches 2 and 3 with the re-seeded runs swapped for seed 1, then 2
+        "r2_seed_swap_a": [r.a for r in _seed_swaps(_approach2_rows)],
+        "r3_seed_swap_a": [r.a for r in _seed_swaps(_approach3_rows)],
     }
 
 
@@ -472,6 +488,9 @@ PINNED: dict[str, dict[str, str]] = {
         "0.3473": "paper.EPOCH_EXACT_GRID.alpha", "0.3672": "paper.EPOCH_EXACT_GRID.beta",
         "0.454": "T2['approach3'].a_interval[0]", "0.455": "T2['approach3'].a_interval[1]",
         "0.4565": "paper.EQ10_UNROUNDED.a", "0.50": "T2['approach1'].a", "0.49": "T2['approach2'].a",
+        # the model answer: the shipped runs' sum and mean fits, and Section 6's bootstrap widths
+        "14": "np.median(S['r3_mean'].n_iterations)", "50": "np.median(S['r3'].n_iterations)",
+        "0.22": PRINTED, "0.31": PRINTED,
     },
     "06-table3-projections": {
         "5.76 \\times 10^{23}": "C", "67B": "T3[3].params", "1.5T": "T3[3].tokens", "280B": "G.params",
@@ -518,12 +537,15 @@ PINNED: dict[str, dict[str, str]] = {
         # your own law, extrapolated
         "10^{21}": "paper.SECTION_3_2_BUDGETS[1] / 3", "3 \\times 10^{21}": "paper.SECTION_3_2_BUDGETS[1]",
         "10^{24}": "C",
-        "3 \\times 10^{10}": "runs.budgets()[0]", "3 \\times 10^{12}": "runs.budgets()[-1]",
+        "3 \\times 10^{9}": "runs.budgets()[0]", "3 \\times 10^{12}": "runs.budgets()[-1]",
+        "3 \\times 10^{10}": "S['r2_upper_five'].budgets[0]",
         "0.05": KIT,  # a hypothetical change of the exponent
         "3.5": "10 ** (0.05 * round(math.log10(C / runs.budgets()[-1])))",  # the text's 10^(0.05 x 11)
-        "0.68": "tiny.a", "0.73": "T2['kaplan'].a",
-        "1.8 \\times 10^{12}": "tiny.n_law(C)", "27×": "tiny.n_law(C) / T3[3].params",
-        "53B": "C / (6 * tiny.n_law(C))", "11": "math.log10(C / runs.budgets()[-1])",
+        "0.56": "tiny.a", "0.73": "T2['kaplan'].a",
+        "8.0 \\times 10^{10}": "tiny.n_law(C)", "1.2×": "tiny.n_law(C) / T3[3].params",
+        "1.2T": "C / (6 * tiny.n_law(C))", "11": "math.log10(C / runs.budgets()[-1])",
+        "0.665": "S['r2_upper_five'].a", "1.4 \\times 10^{12}": "S['r2_upper_five'].n_law(C)",
+        "21×": "S['r2_upper_five'].n_law(C) / T3[3].params",
         "4.4M": "train_chars",
     },
     "07-mmlu-downstream": {
@@ -584,8 +606,9 @@ PINNED: dict[str, dict[str, str]] = {
         "1T": "T3[7].params", "1.27e26": "T3[7].flops", "221": "T3[7].gopher_units",
     },
     "09-why-approaches-disagree": {
-        "35": "len(S['curves'])", "0.59": "S['r1'].a", "0.68": "S['r2'].a", "0.49": "S['r3'].a",
-        "0.50": "T2['approach1'].a", "0.46": "T2['approach3'].a",
+        "51": "len(S['curves'])", "0.42": "S['r1'].a",  # (0.42 is also Approach 2 with total N, 0.424)
+        "0.56": "S['r2'].a", "0.35": "S['r3t'].a",
+        "0.50": "T2['approach1'].a", "0.49": "T2['approach2'].a", "0.46": "T2['approach3'].a",  # (0.46 is also the shipped Approach 3, 0.463)
         "400": "paper.RUNS_BEHIND_THE_FITS['models']", "70M": "paper.RUNS_BEHIND_THE_FITS['min_params']",
         "16B": "paper.RUNS_BEHIND_THE_FITS['max_params']", "0.51": "paper.EPOCH_REFIT.a",
         "0.454": "T2['approach3'].a_interval[0]", "0.455": "T2['approach3'].a_interval[1]",
@@ -593,15 +616,23 @@ PINNED: dict[str, dict[str, str]] = {
         "0.514": "paper.EPOCH_EXACT_GRID.a", "0.463": ELSEWHERE,  # the mean fit on Epoch's points (lesson 05)
         "−0.05": "0.463 - paper.EPOCH_EXACT_GRID.a",
         "6 \\times 10^{18}": "paper.SECTION_3_2_BUDGETS[0]", "3 \\times 10^{21}": "paper.SECTION_3_2_BUDGETS[1]",
-        "+0.016": "check._reference('09.parabola_bias')",
-        "0.18": "check._reference('09.spread_a')",
-        "0.04": "T2['approach1'].a - T2['approach3'].a",  # Table 2's spread (also: one budget moves a2 by 0.03-0.04)
-        "0.03": "S['r2_without_smallest'].a - S['r2'].a",
-        # bootstrap intervals, printed by Section 2's cell (1,000 resamples each)
-        "0.14": PRINTED, "0.60": PRINTED, "0.62": PRINTED, "0.74": PRINTED, "0.32": PRINTED, "0.57": PRINTED,
+        "+0.006": "check._reference('09.parabola_bias')",
+        "0.14": "check._reference('09.spread_a')",
+        "0.04": "T2['approach1'].a - T2['approach3'].a",  # Table 2's spread (also: one budget moves a2 by up to 0.04)
+        "84%": "100 * max(1 - r['params_non_embedding'] / r['params_total'] for r in S['seed0'])",
+        # bootstrap intervals, printed by Section 2's cell (200 resamples each)
+        "0.38": PRINTED, "0.45": PRINTED, "0.54": PRINTED, "0.59": PRINTED, "0.31": PRINTED, "0.61": PRINTED,
         "−0.1": "S['r3t'].a - S['r3'].a", "-0.1": "S['r2t'].a - S['r2'].a",
-        "0.40": "S['r3t'].a", "0.56": "S['r2t'].a", "0.71": "S['r2_without_smallest'].a",
-        "−0.003": "S['r3_mean'].a - S['r3'].a",  # the mean-Huber refit on the shipped runs
+        "+0.10": "S['r2'].a - S['r3'].a", "+0.08": "S['r2t'].a - S['r3t'].a",
+        "0.60": "S['r2_without_smallest'].a",
+        "0.07": "max(abs(a3 - S['r3'].a) for a2, a3 in S['leave_one_budget_out'].values())",
+        "+0.04": "min(a2 - a3 for a2, a3 in S['leave_one_budget_out'].values())",
+        "+0.18": "max(a2 - a3 for a2, a3 in S['leave_one_budget_out'].values())",
+        "−0.004": "S['r3_mean'].a - S['r3'].a",  # the mean-Huber refit on the shipped runs
+        # seed swaps (seeds 1 and 2 at each budget's three best sizes): the largest move of each a
+        "0.015": "max(abs(a - S['r1'].a) for a in S['r1_seed_swaps'])",
+        "0.005": "max(abs(a - S['r2'].a) for a in S['r2_seed_swap_a'])",
+        "0.011": "max(abs(a - S['r3'].a) for a in S['r3_seed_swap_a'])",
         "0.01": KIT, "0.5": "np.mean([T2[k].a for k in ('approach1', 'approach2', 'approach3')])",
         "40B": "paper.EQ10_UNROUNDED.n_opt(C)", "67B": "T3[3].params",
         "0.05": KIT, "3.5": "10 ** (0.05 * round(math.log10(C / runs.budgets()[-1])))",
