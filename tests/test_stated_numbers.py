@@ -137,8 +137,8 @@ def _lesson_01() -> dict:
 
 
 def _seed_swaps(fitter) -> list[float]:
-    """``fitter(rows)`` for the shipped seed-0 runs with the three reseeded 1e12 runs swapped for
-    seed 1, then seed 2 (lessons 02-04)."""
+    """``fitter(rows)`` for the shipped seed-0 runs with every reseeded run (each budget's three
+    best sizes) swapped for seed 1, then seed 2 (lessons 03-05, 09)."""
     rows = runs.load_runs(seed=None)
     reseeded = {(r["budget_flops"], r["shape"]) for r in rows if r["seed"] > 0}
     return [fitter([r for r in rows if r["seed"] == (s if (r["budget_flops"], r["shape"]) in reseeded else 0)])
@@ -214,18 +214,12 @@ def shipped() -> dict:
     n, c, loss = runs.isoflop_arrays(seed=0)
     nt, ct, lt = runs.isoflop_arrays(seed=0, params="total")
     r2 = fit.fit_approach2(n, c, loss)
-    at_1e12 = [r for r in rows if r["budget_flops"] == 1e12]
-    reseeded = sorted({r["shape"] for r in at_1e12 if r["seed"] > 0})
-    seeds = {s: [r["final_val_loss"] for r in at_1e12 if r["shape"] == s] for s in reseeded}
-    seed0_loss = {s: next(r["final_val_loss"] for r in at_1e12 if r["shape"] == s and r["seed"] == 0)
-                  for s in reseeded}
     windows = [max(r["params_non_embedding"] for r in seed0 if r["budget_flops"] == b)
                / min(r["params_non_embedding"] for r in seed0 if r["budget_flops"] == b) for b in runs.budgets()]
     tokens_by_shape = {}
     for r in seed0:
         tokens_by_shape.setdefault(r["shape"], []).append(r["tokens"])
     smallest = min(cv.n_params for cv in curves)
-    i_1e12 = list(r2.budgets).index(1e12)
     return {
         "rows": rows, "seed0": seed0, "curves": curves,
         "r1": fit.fit_approach1(curves), "r2": r2, "r2t": fit.fit_approach2(nt, ct, lt),
@@ -239,10 +233,6 @@ def shipped() -> dict:
                        "val": fit.fit_approach1(runs.load_curves(loss="val_loss")).a},
         "r1_seed_swaps": _seed_swaps(lambda rs: fit.fit_approach1(
             [cv for cv, r in zip(runs.load_curves(seed=None), runs.load_runs(seed=None)) if r in rs]).a),
-        "r2_seed_swap_n_opt": [r.n_opt[i_1e12] / r2.n_opt[i_1e12] - 1 for r in _seed_swaps(_approach2_rows)],
-        "seed_spread": {s: max(v) - min(v) for s, v in seeds.items()},
-        "seed_mean": {s: float(np.mean(v)) for s, v in seeds.items()},
-        "seed0_excess": {s: [seed0_loss[s] - v for v in seeds[s] if v != seed0_loss[s]] for s in reseeded},
         "windows": windows, "tokens_span": {k: max(v) / min(v) for k, v in tokens_by_shape.items()},
         "ladder_span": max(r["params_non_embedding"] for r in seed0) / min(r["params_non_embedding"] for r in seed0),
         "run": lambda budget, shape: next(r for r in seed0 if r["budget_flops"] == budget and r["shape"] == shape),
