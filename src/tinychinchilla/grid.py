@@ -1,8 +1,10 @@
-"""The grid file of a sweep (TOML; see small_runs/grid.toml): budgets, shapes and seeds (lesson 02).
+"""The grid file of a sweep (TOML; see small_runs/grid.toml): budgets, shapes, seeds and schedule
+(lesson 02).
 
 ``load_grid`` turns it into ``RunSpec``s, checking every value first, so that a typo is one
 ``GridError`` naming the field instead of a traceback hours into a sweep; ``select_shard`` splits
-the runs between machines.
+the runs between machines, keeping the warm-up-stable-decay branches of one constant-rate run
+together (``RunSpec.trunk_key``).
 """
 
 from __future__ import annotations
