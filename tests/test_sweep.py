@@ -251,3 +251,32 @@ def test_bad_sweep_flags_are_one_line_before_any_run(tmp_path, flags, message):
     assert proc.returncode == 1 and proc.stderr.startswith(message)
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_cleaning_temporaries_spares_a_live_writer(tmp_path):
+    """Two sweeps sharing one --out: the one starting must not delete a record the other is still
+    writing (the Slurm scripts give shards their own folders, but a person may not)."""
+    from tinychinchilla.sweep import STALE_AFTER_SECONDS, _host, clean_stale_temporaries
+
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    files = {
+        "live": runs_dir / f".a.json.{_host()}-{sleeper.pid}.x1.tmp",  # another sweep, writing now
+        "dead": runs_dir / f".b.json.{_host()}-{dead}.x2.tmp",  # its sweep was killed mid-write
+        "elsewhere": runs_dir / ".c.json.other_host-1.x3.tmp",  # another machine's, recent
+        "elsewhere_old": runs_dir / ".d.json.other_host-1.x4.tmp",  # another machine's, a day old
+        "unnamed": runs_dir / ".e.json.x5.tmp",  # written by an older kit
+    }
+    for path in files.values():
+        path.write_text("{")
+    old = time.time() - STALE_AFTER_SECONDS - 60
+    os.utime(files["elsewhere_old"], (old, old))
+    try:
+        clean_stale_temporaries(tmp_path)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert {k for k, p in files.items() if p.exists()} == {"live", "elsewhere"}

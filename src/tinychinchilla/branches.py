@@ -62,7 +62,9 @@ def trunk_id(model_cfg: GPTConfig, trunk: TrainConfig) -> str:
 def _save_state(path: Path, state: dict) -> None:
     """``torch.save`` to a temporary file renamed into place: a kill leaves the old file or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    from .sweep import temporary_prefix
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=".tmp")
     os.close(fd)
     try:
         torch.save(state, tmp)

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
@@ -73,7 +74,7 @@ RUN_COLUMNS = {
 def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temporary file beside ``path``, fsync, then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=".tmp")
     try:
         with os.fdopen(fd, "w", newline="") as f:
             f.write(text)
@@ -414,10 +415,44 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def _host() -> str:
+    return socket.gethostname().replace(".", "_") or "host"
+
+
+def temporary_prefix(name: str) -> str:
+    """``.<name>.<host>-<pid>.``: a temporary file says whose it is, so that a sweep sharing its
+    folder with another (two shards on one ``--out``) never removes a file still being written."""
+    return f".{name}.{_host()}-{os.getpid()}."
+
+
+#: A temporary file this old is stale whoever wrote it (a writer on another machine that died).
+STALE_AFTER_SECONDS = 24 * 3600
+
+
 def clean_stale_temporaries(out: Path) -> None:
-    """Remove temporary files left by a run that was killed mid-write."""
+    """Remove temporary files whose writer died mid-write: this machine's writers whose process is
+    gone, unnamed ones (older versions), and any older than a day. Another live writer's file is
+    left alone."""
+    host, now = _host(), time.time()
     for tmp in out.rglob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+        owner = tmp.name[:-len(".tmp")].rsplit(".", 1)[0].rsplit(".", 1)[-1]  # <host>-<pid>
+        owner_host, _, pid = owner.rpartition("-")
+        try:
+            old = now - tmp.stat().st_mtime > STALE_AFTER_SECONDS
+        except FileNotFoundError:
+            continue  # its writer renamed it meanwhile
+        if old or not pid.isdigit() or (owner_host == host and not _alive(int(pid))):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _die_with_parent(parent_pid: int) -> None:
