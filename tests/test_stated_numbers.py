@@ -220,6 +220,7 @@ def shipped() -> dict:
     for r in seed0:
         tokens_by_shape.setdefault(r["shape"], []).append(r["tokens"])
     smallest = min(cv.n_params for cv in curves)
+    pairs, by_size = runs.schedule_pairs(), _by_size(rows)  # each read and grouped once
     return {
         "rows": rows, "seed0": seed0, "curves": curves,
         "r1": fit.fit_approach1(curves), "r2": r2, "r2t": fit.fit_approach2(nt, ct, lt),
@@ -237,13 +238,13 @@ def shipped() -> dict:
         "ladder_span": max(r["params_non_embedding"] for r in seed0) / min(r["params_non_embedding"] for r in seed0),
         "run": lambda budget, shape: next(r for r in seed0 if r["budget_flops"] == budget and r["shape"] == shape),
         "n_points": [len(cv.flops) for cv in curves],
-        "pairs": runs.schedule_pairs(), "wsd_cost_ratio": _wsd_cost_ratio(),
+        "pairs": pairs, "wsd_cost_ratio": _wsd_cost_ratio(),
         # every reseeded (budget, shape): spread and mean over its seeds
-        "spreads_all": {k: max(v) - min(v) for k, v in _by_size(rows).items() if len(v) > 1},
-        "means_all": {k: float(np.mean(v)) for k, v in _by_size(rows).items() if len(v) > 1},
+        "spreads_all": {k: max(v) - min(v) for k, v in by_size.items() if len(v) > 1},
+        "means_all": {k: float(np.mean(v)) for k, v in by_size.items() if len(v) > 1},
         # WSD minus cosine at each budget's three best cosine sizes
-        "pairs_near": [p["difference"] for b in sorted({q["budget_flops"] for q in runs.schedule_pairs()})
-                       for p in sorted((q for q in runs.schedule_pairs() if q["budget_flops"] == b),
+        "pairs_near": [p["difference"] for b in sorted({q["budget_flops"] for q in pairs})
+                       for p in sorted((q for q in pairs if q["budget_flops"] == b),
                                        key=lambda q: q["cosine_loss"])[:3]],
         # lesson 06: Approach 2 without the two smallest budgets (the range of the earlier cosine sweep)
         "r2_upper_five": fit.fit_approach2(n[c >= runs.budgets()[2]], c[c >= runs.budgets()[2]],
