@@ -67,13 +67,14 @@ class RunSpec:
         return json.dumps(cfg, sort_keys=True)
 
     def steps(self) -> int:
-        """Optimiser steps of this run: D = C / (6 N), N non-embedding, in whole batches."""
-        from .counting import param_counts
+        """Optimiser steps of this run: D = C / (6 N) (``train.budget_tokens``) in whole batches."""
         from .model import GPTConfig
+        from .train import TrainConfig, budget_tokens
 
-        n = param_counts(GPTConfig(context_length=self.context_length, n_layer=self.n_layer,
-                                   n_head=self.n_head, d_model=self.d_model)).non_embedding
-        return int(self.budget_flops / (6 * n)) // (self.batch_size * self.context_length)
+        model = GPTConfig(context_length=self.context_length, n_layer=self.n_layer, n_head=self.n_head,
+                          d_model=self.d_model)
+        tokens = budget_tokens(model, TrainConfig(flops=self.budget_flops, batch_size=self.batch_size))
+        return tokens // (self.batch_size * self.context_length)
 
 
 #: Keys a grid file may use in each table (anything else is a typo, refused).
@@ -228,11 +229,14 @@ def _schedule(defaults: dict, path) -> dict:
 def _as_wsd(specs: list[RunSpec], schedule: dict, path) -> list[RunSpec]:
     """WSD: each size and seed trains once, so its branches share one warm-up; every branch's
     cooldown must start after it."""
+    from .train import TrainConfig, cooldown_steps
+
     specs = [replace(s, schedule="wsd", cooldown_fraction=schedule["cooldown_fraction"],
                      warmup_steps=schedule["warmup_steps"]) for s in specs]
+    wsd = TrainConfig(tokens=1, schedule="wsd", cooldown_fraction=schedule["cooldown_fraction"])
     for s in specs:
         steps = s.steps()
-        start = steps - max(1, round(s.cooldown_fraction * steps))
+        start = steps - cooldown_steps(steps, wsd)
         if start < s.warmup_steps:
             raise GridError(f"{path}: {s.shape} at {s.budget_flops:g} FLOPs gets {steps} steps, so its cooldown "
                             f"would start at step {start}, inside the {s.warmup_steps}-step warm-up: drop this "
